@@ -1,0 +1,1 @@
+"""Promotion pricing service."""

@@ -1,0 +1,1 @@
+"""Coupons: codes, claims (领券) and wallets."""
