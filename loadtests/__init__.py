@@ -1,0 +1,1 @@
+"""Benchmarks and locust load tests (see docs/performance.md)."""
