@@ -19,7 +19,7 @@ def round_half_up(value: Fraction) -> int:
     return int((value * 2 + 1) // 2)
 
 
-def pct(amount: Fraction | int, percent: Fraction) -> int:
+def pct(amount: Fraction | int, percent: Fraction | int) -> int:
     """``round_half_up(amount × percent / 100)``, computed exactly."""
     return round_half_up(Fraction(amount) * percent / 100)
 

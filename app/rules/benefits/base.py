@@ -1,0 +1,106 @@
+"""What a benefit type is to the engine: one small rule behind one of three protocols.
+
+An *item* rule prices one line on its list amount. An *order* rule looks at the
+in-scope lines' amounts at the start of its stage and says what it gives (per-line
+shares, units, gifts) or which tier it missed. A *shipping* rule waives some of the
+fee. Each rule is registered by its type string in ``benefits/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Protocol
+
+from app.rules.model import Benefit, Customer, GiftItem, Line, Reason, Stage
+
+
+@dataclass(frozen=True, slots=True)
+class ItemContext:
+    """What an item rule may know besides the line: the customer and stock readings."""
+
+    promotion_id: str
+    customer: Customer
+    flash_available: Mapping[tuple[str, str], int] | None
+    flash_bought: Mapping[tuple[str, str], int]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedLine:
+    """A line in a promotion's scope, with its amount at the start of the stage."""
+
+    index: int  # position in the cart
+    line: Line
+    amount: int
+
+    @property
+    def qty(self) -> int:
+        return self.line.qty
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEffect:
+    """What an order-stage rule gives, before floors: shares by cart position."""
+
+    shares: Mapping[int, int]
+    units: Mapping[int, int]
+    gifts: tuple[GiftItem, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return sum(self.shares.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """An order-stage rule that gives nothing here, with the reason and what is missing."""
+
+    reason: Reason
+    missing_amount: int | None = None
+    missing_qty: int | None = None
+
+
+NOTHING = OrderEffect(shares={}, units={})
+
+
+class ItemRule(Protocol):
+    stage: Stage
+
+    def eligible(self, benefit: Benefit, customer: Customer) -> bool:
+        """Who-check of the benefit itself (a member price needs the customer's tier)."""
+        ...
+
+    def scope_skus(self, benefit: Benefit) -> frozenset[str] | None:
+        """Skus the benefit is limited to beyond its scope (flash-sale items), or None."""
+        ...
+
+    def line_discount(self, benefit: Benefit, line: Line, ctx: ItemContext) -> tuple[int, int]:
+        """``(discount, units priced)`` on the line's list amount, before its floor."""
+        ...
+
+
+class OrderRule(Protocol):
+    stage: Stage
+
+    def scope_skus(self, benefit: Benefit) -> frozenset[str] | None: ...
+
+    def apply(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> OrderEffect | Miss:
+        """What the benefit gives measured on these in-scope lines (non-empty)."""
+        ...
+
+
+class ShippingRule(Protocol):
+    stage: Stage
+
+    def waive(self, benefit: Benefit, fee: int) -> int: ...
+
+
+def measure(lines: Sequence[ScopedLine]) -> tuple[int, int]:
+    """A promotion's measure: in-scope amount ``M`` and units ``Q``."""
+    return sum(s.amount for s in lines), sum(s.line.qty for s in lines)
+
+
+def unit_amount(scoped: ScopedLine) -> Fraction:
+    """A unit's amount at the stage start: the line's amount ÷ qty, exact."""
+    return Fraction(scoped.amount, scoped.line.qty)

@@ -1,0 +1,34 @@
+"""第二件半价 and 买二赠一: every ``every``-th unit, dearest first, gets ``percent`` off."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from app.rules.benefits.base import Miss, OrderEffect, ScopedLine, unit_amount
+from app.rules.model import Benefit, NthItem, Stage
+from app.rules.money import pct
+
+
+class NthItemRule:
+    stage = Stage.ORDER
+
+    def scope_skus(self, benefit: Benefit) -> frozenset[str] | None:
+        return None
+
+    def apply(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> OrderEffect | Miss:
+        assert isinstance(benefit, NthItem)
+        every = benefit.every
+        # dearest first; sorted() is stable, so equal unit amounts keep line order
+        ordered = sorted(lines, key=unit_amount, reverse=True)
+        shares: dict[int, int] = {}
+        units: dict[int, int] = {}
+        position = 0  # units laid out before this line's run
+        for scoped in ordered:
+            end = position + scoped.qty
+            # the last unit of each full group sits at positions every-1, 2*every-1, ...
+            discounted = end // every - position // every
+            position = end
+            if discounted:
+                shares[scoped.index] = pct(discounted * unit_amount(scoped), benefit.percent)
+                units[scoped.index] = discounted
+        return OrderEffect(shares=shares, units=units)

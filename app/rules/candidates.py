@@ -1,0 +1,174 @@
+"""The search's working set: candidates that passed the request-only checks, and
+their assessment at a stage start (check 6 and what the benefit gives there)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+from app.rules.benefits import ORDER_RULES, SHIPPING_RULES
+from app.rules.benefits.base import Miss, ScopedLine, measure
+from app.rules.model import STAGE_ORDER, GiftItem, Promotion, QuoteRequest, Reason, Stage
+from app.rules.money import largest_remainder
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOption:
+    """What an item promotion places on one line (after the floor), and the units it prices."""
+
+    placed: int
+    units: int
+    capped: bool
+
+
+@dataclass(slots=True)
+class Candidate:
+    index: int
+    promotion: Promotion
+    stage: Stage
+    auto: bool
+    code: str | None
+    lines: tuple[int, ...]  # cart positions in scope
+    budget_left: int | None
+    options: dict[int, ItemOption] = field(default_factory=dict)  # item stage only
+
+    @property
+    def group(self) -> str | None:
+        return self.promotion.group
+
+    @property
+    def exclusive(self) -> bool:
+        return self.promotion.exclusive
+
+    @property
+    def rank(self) -> tuple[int, int, str]:
+        """Placement and listing order: stage, then priority (higher first), then id."""
+        return (STAGE_ORDER[self.stage], -self.promotion.priority, self.promotion.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """A non-item candidate measured at a stage start."""
+
+    applicable: bool
+    shares: dict[int, int]
+    units: dict[int, int]
+    gifts: tuple[GiftItem, ...] = ()
+    waive: int = 0
+    reason: Reason | None = None
+    missing_amount: int | None = None
+    missing_qty: int | None = None
+    measure: tuple[int, int] = (0, 0)
+
+
+def _option_order(line_index: int, candidate: Candidate) -> tuple[int, tuple[int, int, str]]:
+    return (-candidate.options[line_index].placed, candidate.rank)
+
+
+class Pricing:
+    """One quote's request, candidates and caches."""
+
+    def __init__(self, request: QuoteRequest) -> None:
+        self.request = request
+        self.floors = [line.floor_total for line in request.lines]
+        self.rooms = [
+            max(0, line.list_total - f) for line, f in zip(request.lines, self.floors, strict=True)
+        ]
+        self.has_floor = [line.min_unit_price is not None for line in request.lines]
+        self.candidates: list[Candidate] = []
+        self._assessments: dict[tuple[int, tuple[int, ...]], Assessment] = {}
+        # filled by freeze()
+        self.line_options: list[list[Candidate]] = []
+        self.by_stage: dict[Stage, list[Candidate]] = {}
+        self.exclusives: list[Candidate] = []
+        self.group_sizes: dict[str, int] = {}
+
+    def freeze(self) -> None:
+        """Index the candidates for the search (called once all are gathered)."""
+        self.candidates.sort(key=lambda c: c.rank)
+        for index, candidate in enumerate(self.candidates):
+            candidate.index = index
+        self.by_stage = {stage: [] for stage in Stage}
+        self.line_options = [[] for _ in self.request.lines]
+        for candidate in self.candidates:
+            if candidate.group is not None:
+                self.group_sizes[candidate.group] = self.group_sizes.get(candidate.group, 0) + 1
+            if candidate.exclusive:
+                self.exclusives.append(candidate)
+                continue
+            self.by_stage[candidate.stage].append(candidate)
+            for line_index in candidate.options:
+                self.line_options[line_index].append(candidate)
+        for line_index, options in enumerate(self.line_options):
+            # deepest discount first, so the greedy path is the first one tried
+            options.sort(key=partial(_option_order, line_index))
+
+    def assess(self, candidate: Candidate, amounts: list[int]) -> Assessment:
+        key = (candidate.index, tuple(amounts[i] for i in candidate.lines))
+        found = self._assessments.get(key)
+        if found is None:
+            found = self._assess(candidate, amounts)
+            self._assessments[key] = found
+        return found
+
+    def _assess(self, candidate: Candidate, amounts: list[int]) -> Assessment:
+        lines = self.request.lines
+        scoped = [ScopedLine(i, lines[i], amounts[i]) for i in candidate.lines]
+        amount, qty = measure(scoped)
+        conditions = candidate.promotion.conditions
+        if conditions.min_qty is not None and qty < conditions.min_qty:
+            return Assessment(
+                False,
+                {},
+                {},
+                reason=Reason.MIN_QTY_NOT_MET,
+                missing_qty=conditions.min_qty - qty,
+                measure=(amount, qty),
+            )
+        if conditions.min_amount is not None and amount < conditions.min_amount:
+            return Assessment(
+                False,
+                {},
+                {},
+                reason=Reason.MIN_AMOUNT_NOT_MET,
+                missing_amount=conditions.min_amount - amount,
+                measure=(amount, qty),
+            )
+        benefit = candidate.promotion.benefit
+        if candidate.stage is Stage.SHIPPING:
+            waive = SHIPPING_RULES[benefit.type].waive(benefit, self.request.shipping_fee)
+            if candidate.budget_left is not None:
+                waive = min(waive, candidate.budget_left)
+            if waive <= 0:  # nothing to waive
+                return Assessment(False, {}, {}, reason=Reason.NOT_ELIGIBLE, measure=(amount, qty))
+            return Assessment(True, {}, {}, waive=waive, measure=(amount, qty))
+        effect = ORDER_RULES[benefit.type].apply(benefit, scoped)
+        if isinstance(effect, Miss):
+            return Assessment(
+                False,
+                {},
+                {},
+                reason=effect.reason,
+                missing_amount=effect.missing_amount,
+                missing_qty=effect.missing_qty,
+                measure=(amount, qty),
+            )
+        shares = dict(effect.shares)
+        if candidate.budget_left is not None and effect.total > candidate.budget_left:
+            order = sorted(shares)  # the budget left is all it gives, spread the same way
+            capped = largest_remainder(candidate.budget_left, [shares[i] for i in order])
+            shares = dict(zip(order, capped, strict=True))
+        placeable = sum(
+            min(share, max(0, amounts[i] - self.floors[i])) for i, share in shares.items()
+        )
+        if placeable <= 0 and not effect.gifts:
+            return Assessment(
+                False,
+                shares,
+                dict(effect.units),
+                reason=Reason.NO_ELIGIBLE_ITEMS,
+                measure=(amount, qty),
+            )
+        return Assessment(
+            True, shares, dict(effect.units), gifts=effect.gifts, measure=(amount, qty)
+        )

@@ -1,0 +1,259 @@
+"""``price(rules, request) -> Quote``: the pricing engine's one entry point.
+
+The steps, each a function below:
+
+1. gather candidates: auto promotions the index finds for the cart, presented
+   coupons and (with ``auto_coupons``) the wallet; drop those that fail the
+   request-only checks (status, time, who, scope, limits), remembering why;
+2. search the legal combinations for the lowest total (``search.py``);
+3. evaluate the winner in full: per-line adjustments, applied promotions,
+   gifts; then coupon outcomes and 凑单 hints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.rules.benefits import ITEM_RULES, ORDER_RULES, SHIPPING_RULES
+from app.rules.benefits.base import ItemContext
+from app.rules.candidates import Candidate, ItemOption, Pricing
+from app.rules.eligibility import limit_reason, scoped_lines, time_reason, who_passes
+from app.rules.hints import hints_for
+from app.rules.model import (
+    Adjustment,
+    Applied,
+    CouponOutcome,
+    GiftLine,
+    LineResult,
+    PresentedCoupon,
+    Promotion,
+    Quote,
+    QuoteRequest,
+    Reason,
+    Stage,
+)
+from app.rules.ruleset import RuleSet
+from app.rules.search import Combo, Evaluation, evaluate, search
+
+
+@dataclass(frozen=True, slots=True)
+class _Presented:
+    coupon: PresentedCoupon
+    promotion: Promotion | None
+    reason: Reason | None  # a reason found before the search, else None
+    missing_amount: int | None = None
+    missing_qty: int | None = None
+    candidate: Candidate | None = None
+    wallet: bool = False
+
+
+def _stage_of(promotion: Promotion) -> Stage:
+    kind = promotion.benefit.type
+    if kind in ITEM_RULES:
+        return Stage.ITEM
+    if kind in SHIPPING_RULES:
+        return Stage.SHIPPING
+    return Stage.COUPON if promotion.is_coupon else Stage.ORDER
+
+
+def _scope_skus(promotion: Promotion, stage: Stage) -> frozenset[str] | None:
+    kind = promotion.benefit.type
+    if stage is Stage.ITEM:
+        return ITEM_RULES[kind].scope_skus(promotion.benefit)
+    if stage is Stage.SHIPPING:
+        return None
+    return ORDER_RULES[kind].scope_skus(promotion.benefit)
+
+
+def _prepare(
+    pricing: Pricing, promotion: Promotion, coupon: PresentedCoupon | None
+) -> tuple[Candidate | None, Reason | None, int | None, int | None]:
+    """Checks 2–5, 7 (and 6, 8 for item promotions): a candidate, or why not."""
+    request = pricing.request
+    if promotion.status != "active":
+        return (
+            None,
+            Reason.PAUSED if promotion.status == "paused" else Reason.NOT_ELIGIBLE,
+            None,
+            None,
+        )
+    reason = time_reason(promotion, request.at)
+    if reason is not None:
+        return None, reason, None, None
+    stage = _stage_of(promotion)
+    if not who_passes(promotion, request.customer, request.channel) or (
+        stage is Stage.ITEM
+        and not ITEM_RULES[promotion.benefit.type].eligible(promotion.benefit, request.customer)
+    ):
+        return None, Reason.NOT_ELIGIBLE, None, None
+    lines = scoped_lines(promotion, request.lines, _scope_skus(promotion, stage))
+    if not lines:
+        return None, Reason.NO_ELIGIBLE_ITEMS, None, None
+    conditions = promotion.conditions
+    if stage is Stage.ITEM:  # item promotions measure list amounts
+        qty = sum(request.lines[i].qty for i in lines)
+        amount = sum(request.lines[i].list_total for i in lines)
+        if conditions.min_qty is not None and qty < conditions.min_qty:
+            return None, Reason.MIN_QTY_NOT_MET, None, conditions.min_qty - qty
+        if conditions.min_amount is not None and amount < conditions.min_amount:
+            return None, Reason.MIN_AMOUNT_NOT_MET, conditions.min_amount - amount, None
+    reason, budget_left = limit_reason(promotion, request, coupon)
+    if reason is not None:
+        return None, reason, None, None
+    candidate = Candidate(
+        index=len(pricing.candidates),
+        promotion=promotion,
+        stage=stage,
+        auto=coupon is None,
+        code=coupon.code if coupon is not None else None,
+        lines=lines,
+        budget_left=budget_left,
+    )
+    if stage is Stage.ITEM:
+        rule = ITEM_RULES[promotion.benefit.type]
+        readings = request.readings
+        ctx = ItemContext(
+            promotion_id=promotion.id,
+            customer=request.customer,
+            flash_available=readings.flash_available,
+            flash_bought=readings.flash_bought,
+        )
+        for i in lines:
+            line = request.lines[i]
+            discount, units = rule.line_discount(promotion.benefit, line, ctx)
+            room = pricing.rooms[i]
+            placed = min(discount, room)
+            if placed > 0:
+                candidate.options[i] = ItemOption(
+                    placed=placed,
+                    units=units,
+                    capped=placed < discount and line.min_unit_price is not None,
+                )
+        if not candidate.options:  # takes nothing off any line in scope
+            return None, Reason.NO_ELIGIBLE_ITEMS, None, None
+    pricing.candidates.append(candidate)
+    return candidate, None, None, None
+
+
+def _present(pricing: Pricing, rules: RuleSet) -> list[_Presented]:
+    """Resolve presented codes (then wallet coupons) into candidates or reasons (check 1)."""
+    request = pricing.request
+    out: list[_Presented] = []
+    seen_codes: set[str] = set()
+    seen_promotions: set[str] = set()
+    for wallet, coupons in ((False, request.coupons), (True, request.wallet)):
+        for coupon in coupons:
+            code = coupon.code.upper()
+            if code in seen_codes:  # a code repeated in the request counts once
+                continue
+            seen_codes.add(code)
+            promotion = rules.get(coupon.promotion_id) if coupon.promotion_id else None
+            if promotion is None or not promotion.is_coupon:
+                if not wallet:
+                    out.append(_Presented(coupon, None, Reason.UNKNOWN_CODE))
+                continue
+            if promotion.id in seen_promotions:
+                if not wallet:
+                    out.append(_Presented(coupon, promotion, Reason.CONFLICT))
+                continue
+            seen_promotions.add(promotion.id)
+            candidate, reason, missing_amount, missing_qty = _prepare(pricing, promotion, coupon)
+            out.append(
+                _Presented(
+                    coupon, promotion, reason, missing_amount, missing_qty, candidate, wallet
+                )
+            )
+    return out
+
+
+def price(rules: RuleSet, request: QuoteRequest) -> Quote:
+    """Price ``request`` against ``rules``: the lowest legal total, explained."""
+    pricing = Pricing(request)
+    for promotion in rules.auto_candidates(request.lines):
+        _prepare(pricing, promotion, None)
+    presented = _present(pricing, rules)
+    pricing.freeze()
+
+    best, optimal = search(pricing)
+    evaluation = evaluate(pricing, best)
+    return _quote(pricing, rules, evaluation, best, presented, optimal)
+
+
+def _quote(
+    pricing: Pricing,
+    rules: RuleSet,
+    evaluation: Evaluation,
+    combo: Combo,
+    presented: list[_Presented],
+    optimal: bool,
+) -> Quote:
+    request = pricing.request
+    per_line: list[list[Adjustment]] = [[] for _ in request.lines]
+    applied: list[Applied] = []
+    gifts: list[GiftLine] = []
+    for placed in evaluation.placed:  # in stage, priority, id order
+        if placed.total <= 0 and not placed.gifts:
+            continue  # a promotion that places nothing and gives no gift is not applied
+        candidate = placed.candidate
+        for index, (amount, units, capped) in sorted(placed.per_line.items()):
+            if amount > 0:
+                per_line[index].append(Adjustment(candidate.promotion.id, amount, units, capped))
+        applied.append(Applied(candidate.promotion, candidate.stage, placed.total, candidate.code))
+        gifts.extend(GiftLine(g.sku, g.qty, candidate.promotion.id) for g in placed.gifts)
+    line_results = tuple(
+        LineResult(
+            line=line,
+            list_total=line.list_total,
+            discount=line.list_total - evaluation.final[i],
+            final_total=evaluation.final[i],
+            adjustments=tuple(per_line[i]),
+        )
+        for i, line in enumerate(request.lines)
+    )
+    subtotal = sum(line.list_total for line in request.lines)
+    discount_total = sum(r.discount for r in line_results)
+    readings = request.readings
+    return Quote(
+        currency=request.currency,
+        subtotal=subtotal,
+        discount_total=discount_total,
+        shipping_fee=request.shipping_fee,
+        shipping_discount=evaluation.shipping_discount,
+        total=subtotal - discount_total + request.shipping_fee - evaluation.shipping_discount,
+        lines=line_results,
+        applied=tuple(applied),
+        gifts=tuple(gifts),
+        coupons=tuple(_coupon_outcomes(evaluation, combo, presented, applied)),
+        hints=tuple(hints_for(pricing, evaluation)),
+        optimal=optimal,
+        rules_version=rules.version,
+        degraded=readings.flash_available is None or not readings.check_limits,
+    )
+
+
+def _coupon_outcomes(
+    evaluation: Evaluation,
+    combo: Combo,
+    presented: list[_Presented],
+    applied: list[Applied],
+) -> list[CouponOutcome]:
+    applied_ids = {a.promotion.id for a in applied}
+    outcomes: list[CouponOutcome] = []
+    for p in presented:
+        pid = p.promotion.id if p.promotion is not None else None
+        code = p.coupon.code
+        if p.reason is not None or p.candidate is None:
+            if not p.wallet:
+                outcomes.append(
+                    CouponOutcome(code, pid, False, p.reason, p.missing_amount, p.missing_qty)
+                )
+            continue
+        candidate = p.candidate
+        if candidate.promotion.id in applied_ids:
+            outcomes.append(CouponOutcome(code, pid, True))
+            continue
+        if p.wallet:
+            continue  # wallet coupons are reported only when they apply
+        reason, missing_amount, missing_qty = evaluation.reason_for(candidate, combo)
+        outcomes.append(CouponOutcome(code, pid, False, reason, missing_amount, missing_qty))
+    return outcomes

@@ -1,0 +1,421 @@
+"""The engine's inputs and outputs: frozen records, standard library only.
+
+Everything the engine needs is handed to it in these records; it reads no
+clock, environment, database or Redis. Amounts are ``int`` minor units;
+percentages are exact ``Fraction``s (8.5 折 is ``Fraction(15)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from enum import StrEnum
+from fractions import Fraction
+from typing import ClassVar
+
+# --------------------------------------------------------------------------- cart
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    line_id: str
+    sku: str
+    qty: int
+    unit_price: int
+    category: str | None = None
+    brand: str | None = None
+    merchant: str | None = None
+    tags: frozenset[str] = frozenset()
+    min_unit_price: int | None = None
+
+    @property
+    def list_total(self) -> int:
+        return self.unit_price * self.qty
+
+    @property
+    def floor_total(self) -> int:
+        return (self.min_unit_price or 0) * self.qty
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: str | None = None
+    tier: str | None = None
+    segments: frozenset[str] = frozenset()
+    new_customer: bool = False
+    first_order: bool = False
+    phone_verified: bool = False
+
+
+# --------------------------------------------------------------------- promotions
+
+
+class Stage(StrEnum):
+    ITEM = "item"
+    ORDER = "order"
+    COUPON = "coupon"
+    SHIPPING = "shipping"
+
+
+STAGE_ORDER: Mapping[Stage, int] = {
+    Stage.ITEM: 0,
+    Stage.ORDER: 1,
+    Stage.COUPON: 2,
+    Stage.SHIPPING: 3,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which lines a promotion touches. Empty lists match every line."""
+
+    skus: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+    brands: frozenset[str] = frozenset()
+    merchants: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+    exclude_skus: frozenset[str] = frozenset()
+    exclude_categories: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Conditions:
+    customer_tiers: frozenset[str] = frozenset()
+    segments: frozenset[str] = frozenset()
+    new_customer: bool | None = None
+    first_order: bool | None = None
+    phone_verified: bool | None = None
+    channels: frozenset[str] = frozenset()
+    min_qty: int | None = None
+    min_amount: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_uses: int | None = None
+    max_uses_per_customer: int | None = None
+    budget: int | None = None
+    max_claims: int | None = None
+    max_claims_per_customer: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HourWindow:
+    """Daily hours in minutes after local midnight; ``start`` inclusive, ``end`` exclusive.
+
+    ``start > end`` wraps past midnight (22:00 → 02:00).
+    """
+
+    start: int
+    end: int
+
+
+# ------------------------------------------------------------------------ benefits
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPercentOff:
+    type: ClassVar[str] = "item_percent_off"
+    percent: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class ItemAmountOff:
+    type: ClassVar[str] = "item_amount_off"
+    amount: int  # per unit
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFixedPrice:
+    type: ClassVar[str] = "item_fixed_price"
+    price: int  # per unit
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPrice:
+    type: ClassVar[str] = "member_price"
+    tiers: Mapping[str, Fraction] = field(default_factory=dict)  # tier -> percent off
+    prices: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # tier -> sku -> price
+
+
+@dataclass(frozen=True, slots=True)
+class FlashItem:
+    sku: str
+    price: int
+    stock: int
+    per_customer_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlashSale:
+    type: ClassVar[str] = "flash_sale"
+    items: tuple[FlashItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """One rung of a threshold: reached by ``min_amount`` or ``min_qty``; gives
+    ``amount_off`` or ``percent``."""
+
+    min_amount: int | None = None
+    min_qty: int | None = None
+    amount_off: int | None = None
+    percent: Fraction | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    type: ClassVar[str] = "threshold"
+    tiers: tuple[Tier, ...]
+    repeat: bool = False
+    max_discount: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmountOff:
+    type: ClassVar[str] = "amount_off"
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class PercentOff:
+    type: ClassVar[str] = "percent_off"
+    percent: Fraction
+    max_discount: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NthItem:
+    type: ClassVar[str] = "nth_item"
+    every: int
+    percent: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class BundleItem:
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    type: ClassVar[str] = "bundle"
+    items: tuple[BundleItem, ...]
+    price: int
+    max_applications: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GiftItem:
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class GiftTier:
+    gifts: tuple[GiftItem, ...]
+    min_amount: int | None = None
+    min_qty: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gift:
+    type: ClassVar[str] = "gift"
+    tiers: tuple[GiftTier, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FreeShipping:
+    type: ClassVar[str] = "free_shipping"
+
+
+@dataclass(frozen=True, slots=True)
+class ShippingAmountOff:
+    type: ClassVar[str] = "shipping_amount_off"
+    amount: int
+
+
+Benefit = (
+    ItemPercentOff
+    | ItemAmountOff
+    | ItemFixedPrice
+    | MemberPrice
+    | FlashSale
+    | Threshold
+    | AmountOff
+    | PercentOff
+    | NthItem
+    | Bundle
+    | Gift
+    | FreeShipping
+    | ShippingAmountOff
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    id: str
+    name: str
+    benefit: Benefit
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    status: str = "active"
+    hours: tuple[HourWindow, ...] = ()
+    weekdays: frozenset[int] = frozenset()  # ISO, Monday = 1; empty: every day
+    timezone: tzinfo | None = None  # for hours/weekdays; None: Asia/Shanghai (set by the shell)
+    trigger: str = "auto"  # "auto" | "coupon"
+    exclusive: bool = False
+    exclusion_group: str | None = None
+    priority: int = 0
+    scope: Scope = Scope()
+    conditions: Conditions = Conditions()
+    limits: Limits = Limits()
+
+    @property
+    def is_coupon(self) -> bool:
+        return self.trigger == "coupon"
+
+    @property
+    def group(self) -> str | None:
+        """The exclusion group the search uses: coupons default to ``coupon``."""
+        if self.exclusion_group is not None:
+            return self.exclusion_group
+        return "coupon" if self.is_coupon else None
+
+
+# ---------------------------------------------------------------- request context
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedCoupon:
+    """A code the customer presented, resolved by the shell.
+
+    ``promotion_id`` None: the code is unknown. ``owner``: the customer who
+    claimed it (None for shared or unclaimed codes). ``used``: a single-use code
+    already redeemed or held by a reservation.
+    """
+
+    code: str
+    promotion_id: str | None
+    owner: str | None = None
+    used: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Readings:
+    """Stock and counter readings the shell took for this quote.
+
+    ``flash_available`` None means stock is unknown (Redis down): no flash-sale
+    price is given. A flash item missing from the mapping has its configured
+    stock. ``check_limits`` False (degraded): usage limits and budgets are not
+    checked.
+    """
+
+    flash_available: Mapping[tuple[str, str], int] | None = field(default_factory=dict)
+    flash_bought: Mapping[tuple[str, str], int] = field(default_factory=dict)  # by this customer
+    uses: Mapping[str, int] = field(default_factory=dict)  # promotion id -> uses so far
+    customer_uses: Mapping[str, int] = field(default_factory=dict)  # by this customer
+    budget_spent: Mapping[str, int] = field(default_factory=dict)
+    check_limits: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRequest:
+    lines: tuple[Line, ...]
+    at: datetime  # timezone-aware
+    customer: Customer = Customer()
+    channel: str | None = None
+    currency: str = "CNY"
+    shipping_fee: int = 0
+    coupons: tuple[PresentedCoupon, ...] = ()  # presented codes, in request order
+    wallet: tuple[PresentedCoupon, ...] = ()  # claimed coupons when auto_coupons is on
+    readings: Readings = Readings()
+
+
+# ------------------------------------------------------------------------- results
+
+
+class Reason(StrEnum):
+    UNKNOWN_CODE = "unknown_code"
+    NOT_STARTED = "not_started"
+    EXPIRED = "expired"
+    PAUSED = "paused"
+    NOT_ELIGIBLE = "not_eligible"
+    MIN_AMOUNT_NOT_MET = "min_amount_not_met"
+    MIN_QTY_NOT_MET = "min_qty_not_met"
+    NO_ELIGIBLE_ITEMS = "no_eligible_items"
+    USAGE_LIMIT_REACHED = "usage_limit_reached"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    ALREADY_USED = "already_used"
+    NOT_OWNER = "not_owner"
+    CONFLICT = "conflict"
+    NOT_BEST = "not_best"
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    promotion_id: str
+    amount: int
+    units: int
+    capped: bool = False  # a price floor trimmed it
+
+
+@dataclass(frozen=True, slots=True)
+class LineResult:
+    line: Line
+    list_total: int
+    discount: int
+    final_total: int
+    adjustments: tuple[Adjustment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    promotion: Promotion
+    stage: Stage
+    amount: int
+    coupon_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GiftLine:
+    sku: str
+    qty: int
+    promotion_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CouponOutcome:
+    code: str
+    promotion_id: str | None
+    applied: bool
+    reason: Reason | None = None
+    missing_amount: int | None = None  # for min_amount_not_met: how much more in scope
+    missing_qty: int | None = None  # for min_qty_not_met
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    promotion: Promotion
+    missing_amount: int | None
+    missing_qty: int | None
+    reward_amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    currency: str
+    subtotal: int
+    discount_total: int
+    shipping_fee: int
+    shipping_discount: int
+    total: int
+    lines: tuple[LineResult, ...]
+    applied: tuple[Applied, ...]
+    gifts: tuple[GiftLine, ...]
+    coupons: tuple[CouponOutcome, ...]
+    hints: tuple[Hint, ...]
+    optimal: bool
+    rules_version: str
+    degraded: bool = False
