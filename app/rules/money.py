@@ -6,6 +6,7 @@ percentages and proportional splits; each function here names its rounding.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -20,8 +21,12 @@ def round_half_up(value: Fraction) -> int:
 
 
 def pct(amount: Fraction | int, percent: Fraction | int) -> int:
-    """``round_half_up(amount × percent / 100)``, computed exactly."""
-    return round_half_up(Fraction(amount) * percent / 100)
+    """``round_half_up(amount × percent / 100)``, computed exactly (integers only)."""
+    num = amount.numerator * percent.numerator
+    den = amount.denominator * percent.denominator * 100
+    if num < 0:
+        raise ValueError("pct expects a non-negative amount and percent")
+    return (2 * num + den) // (2 * den)
 
 
 def largest_remainder(total: int, weights: Sequence[int | Fraction]) -> list[int]:
@@ -31,16 +36,18 @@ def largest_remainder(total: int, weights: Sequence[int | Fraction]) -> list[int
     go one each to the largest remainders, ties to the earlier position.
     All weights zero: nothing can be split, every share is 0.
     """
-    whole = sum(weights, Fraction(0))
+    # over one common denominator the split is plain integer arithmetic
+    common = math.lcm(*(w.denominator for w in weights)) if weights else 1
+    ints: list[int] = [w.numerator * (common // w.denominator) for w in weights]
+    whole = sum(ints)
     if whole <= 0 or total <= 0:
         return [0] * len(weights)
     shares: list[int] = []
-    remainders: list[tuple[Fraction, int]] = []
-    for index, weight in enumerate(weights):
-        exact = Fraction(total) * Fraction(weight) / whole
-        floor = exact.numerator // exact.denominator
+    remainders: list[tuple[int, int]] = []
+    for index, weight in enumerate(ints):
+        floor, rem = divmod(total * weight, whole)
         shares.append(floor)
-        remainders.append((exact - floor, index))
+        remainders.append((rem, index))
     left = total - sum(shares)
     # largest remainder first; equal remainders keep the earlier line
     remainders.sort(key=lambda item: (-item[0], item[1]))

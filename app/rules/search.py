@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from app.rules.candidates import Candidate, Pricing
-from app.rules.model import GiftItem, Reason, Stage
+from app.rules.model import STAGE_ORDER, GiftItem, Reason, Stage
 
 EXACT_LIMIT = 4096
 MAX_LEAVES = 50_000  # legal or not: bounds the work of a pathological request
@@ -187,6 +187,10 @@ def evaluate(pricing: Pricing, combo: Combo) -> Evaluation:
     return Evaluation(pricing, combo, starts, amounts, placed, shipping_discount, total)
 
 
+# what the walk computed on its way to a leaf: stage-start amounts and placements
+Walked = tuple[dict[Stage, list[int]], list[Placed]]
+
+
 class _Stop(Exception):
     """The search went past its limits."""
 
@@ -203,15 +207,35 @@ class _Search:
         self.optimal = True
         self.owner: dict[str, int] = {}  # exclusion group -> member holding it
         self.exclusive_alone: list[Candidate] = []  # auto exclusives applicable alone
+        self.group_last_stage: dict[str, int] = {}
+        for c in pricing.candidates:
+            if c.group is not None and not c.exclusive:
+                rank = STAGE_ORDER[c.stage]
+                if rank > self.group_last_stage.get(c.group, -1):
+                    self.group_last_stage[c.group] = rank
 
     # ---------------------------------------------------------------- leaves
 
-    def offer(self, combo: Combo) -> None:
+    def offer(self, combo: Combo, walked: Walked | None = None) -> None:
         self.legal_count += 1
         if self.legal_count > EXACT_LIMIT:
             self.optimal = False
             raise _Stop
-        evaluation = evaluate(self.pricing, combo)
+        if walked is None:
+            evaluation = evaluate(self.pricing, combo)
+        else:
+            starts, placed = walked
+            amounts = starts[Stage.SHIPPING]
+            placed = list(placed)
+            shipping_discount = 0
+            if combo.shipping >= 0:
+                candidate = self.pricing.candidates[combo.shipping]
+                shipping_discount = self.pricing.assess(candidate, amounts).waive
+                placed.append(Placed(candidate, total=shipping_discount))
+            total = sum(amounts) + self.pricing.request.shipping_fee - shipping_discount
+            evaluation = Evaluation(
+                self.pricing, combo, starts, amounts, placed, shipping_discount, total
+            )
         key = evaluation.key()
         if self.best_key is None or key < self.best_key:
             self.best, self.best_key = evaluation, key
@@ -248,8 +272,12 @@ class _Search:
 
     def items(self, position: int, chosen: list[int]) -> None:
         if position == self.n_lines:
-            amounts, _ = place_items(self.pricing, chosen)
-            self.stage(Stage.ORDER, amounts, tuple(chosen), {}, [])
+            amounts, placed = place_items(self.pricing, chosen)
+            starts = {
+                Stage.ITEM: [line.list_total for line in self.pricing.request.lines],
+                Stage.ORDER: amounts,
+            }
+            self.stage(Stage.ORDER, amounts, tuple(chosen), {}, [], starts, placed)
             return
         options = self.pricing.line_options[position]
         if not options:
@@ -278,6 +306,8 @@ class _Search:
         items: tuple[int, ...],
         chosen: dict[Stage, tuple[int, ...]],
         pending: list[Candidate],
+        starts: dict[Stage, list[int]],
+        placed: list[Placed],
     ) -> None:
         """Choose the members of an order or coupon stage measured on ``amounts``.
 
@@ -290,12 +320,24 @@ class _Search:
 
         def decide(k: int) -> None:
             if k == len(candidates):
-                after, _ = place_stage(self.pricing, members, amounts)
+                here = STAGE_ORDER[stage]
+                for left in pending:  # nothing later can claim its group: dead branch
+                    if (
+                        not self.blocked_by_group(left)
+                        and self.group_last_stage[left.group] <= here  # type: ignore[index]
+                    ):
+                        return
+                after, more = place_stage(self.pricing, members, amounts)
                 now = {**chosen, stage: tuple(members)}
+                nxt = Stage.COUPON if stage is Stage.ORDER else Stage.SHIPPING
+                walked_starts = {**starts, nxt: after}
+                walked_placed = placed + more
                 if stage is Stage.ORDER:
-                    self.stage(Stage.COUPON, after, items, now, pending)
+                    self.stage(
+                        Stage.COUPON, after, items, now, pending, walked_starts, walked_placed
+                    )
                 else:
-                    self.shipping(after, items, now, pending)
+                    self.shipping(after, items, now, pending, (walked_starts, walked_placed))
                 return
             candidate = candidates[k]
             if not assessments[k].applicable or self.blocked_by_group(candidate):
@@ -323,6 +365,7 @@ class _Search:
         items: tuple[int, ...],
         chosen: dict[Stage, tuple[int, ...]],
         pending: list[Candidate],
+        walked: Walked,
     ) -> None:
         """At most one shipping benefit; an applicable auto one left out needs a reason."""
         applicable = [
@@ -335,9 +378,11 @@ class _Search:
             if self.blocked_by_group(candidate):
                 continue
             with self.claim(candidate):
-                self.leaf(Combo(items, order, coupon, candidate.index), pending)
+                self.leaf(Combo(items, order, coupon, candidate.index), pending, walked)
         left_out = [c for c in applicable if c.auto]
-        self.leaf(Combo(items, order, coupon, -1), pending + left_out)
+        if any(not self.blocked_by_group(c) for c in left_out):
+            return  # an applicable auto shipping benefit nothing keeps out
+        self.leaf(Combo(items, order, coupon, -1), pending + left_out, walked)
 
     @contextmanager
     def claim(self, candidate: Candidate) -> Iterator[None]:
@@ -352,13 +397,13 @@ class _Search:
             if claims:
                 del self.owner[group]  # type: ignore[arg-type]
 
-    def leaf(self, combo: Combo, pending: list[Candidate]) -> None:
+    def leaf(self, combo: Combo, pending: list[Candidate], walked: Walked) -> None:
         self.leaves += 1
         if self.leaves > MAX_LEAVES:
             self.optimal = False
             raise _Stop
         if self.is_legal(combo, pending):
-            self.offer(combo)
+            self.offer(combo, walked)
 
     def is_legal(self, combo: Combo, pending: list[Candidate]) -> bool:
         members = combo.members()
