@@ -31,19 +31,15 @@ class Candidate:
     lines: tuple[int, ...]  # cart positions in scope
     budget_left: int | None
     options: dict[int, ItemOption] = field(default_factory=dict)  # item stage only
+    # derived once, read in the search's inner loops
+    group: str | None = field(init=False)
+    exclusive: bool = field(init=False)
+    rank: tuple[int, int, str] = field(init=False)  # stage, priority (higher first), id
 
-    @property
-    def group(self) -> str | None:
-        return self.promotion.group
-
-    @property
-    def exclusive(self) -> bool:
-        return self.promotion.exclusive
-
-    @property
-    def rank(self) -> tuple[int, int, str]:
-        """Placement and listing order: stage, then priority (higher first), then id."""
-        return (STAGE_ORDER[self.stage], -self.promotion.priority, self.promotion.id)
+    def __post_init__(self) -> None:
+        self.group = self.promotion.group
+        self.exclusive = self.promotion.exclusive
+        self.rank = (STAGE_ORDER[self.stage], -self.promotion.priority, self.promotion.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +73,7 @@ class Pricing:
         self.has_floor = [line.min_unit_price is not None for line in request.lines]
         self.candidates: list[Candidate] = []
         self._assessments: dict[tuple[int, tuple[int, ...]], Assessment] = {}
+        self._bounds: dict[tuple[int, tuple[int, ...]], int] = {}
         # filled by freeze()
         self.line_options: list[list[Candidate]] = []
         self.by_stage: dict[Stage, list[Candidate]] = {}
@@ -102,6 +99,32 @@ class Pricing:
         for line_index, options in enumerate(self.line_options):
             # deepest discount first, so the greedy path is the first one tried
             options.sort(key=partial(_option_order, line_index))
+
+    def bound(self, candidate: Candidate, amounts: list[int]) -> int:
+        """At most what an order or coupon candidate can take off at any stage start whose
+        amounts are each no higher than ``amounts`` (see ``OrderRule.bound``)."""
+        key = (candidate.index, tuple(amounts[i] for i in candidate.lines))
+        found = self._bounds.get(key)
+        if found is None:
+            found = self._bound(candidate, amounts)
+            self._bounds[key] = found
+        return found
+
+    def _bound(self, candidate: Candidate, amounts: list[int]) -> int:
+        lines = self.request.lines
+        scoped = [ScopedLine(i, lines[i], amounts[i]) for i in candidate.lines]
+        amount, qty = measure(scoped)
+        conditions = candidate.promotion.conditions
+        if (conditions.min_qty is not None and qty < conditions.min_qty) or (
+            conditions.min_amount is not None and amount < conditions.min_amount
+        ):
+            return 0  # not met here, so not met at any lower amounts
+        benefit = candidate.promotion.benefit
+        found = ORDER_RULES[benefit.type].bound(benefit, scoped)
+        if candidate.budget_left is not None:
+            found = min(found, candidate.budget_left)
+        room = sum(max(0, amounts[i] - self.floors[i]) for i in candidate.lines)
+        return max(0, min(found, room))
 
     def assess(self, candidate: Candidate, amounts: list[int]) -> Assessment:
         key = (candidate.index, tuple(amounts[i] for i in candidate.lines))

@@ -314,6 +314,8 @@ class _Search:
         ``pending``: applicable auto promotions left out so far; each must be kept
         out by a member's exclusion group by the time a leaf is reached.
         """
+        if self.hopeless(stage, amounts):
+            return
         candidates = self.pricing.by_stage[stage]
         assessments = [self.pricing.assess(c, amounts) for c in candidates]
         members: list[int] = []
@@ -383,6 +385,37 @@ class _Search:
         if any(not self.blocked_by_group(c) for c in left_out):
             return  # an applicable auto shipping benefit nothing keeps out
         self.leaf(Combo(items, order, coupon, -1), pending + left_out, walked)
+
+    def hopeless(self, stage: Stage, amounts: list[int]) -> bool:
+        """Branch and bound: can no completion from this stage start beat the best total?
+
+        The bound relaxes the rest of the walk: every candidate of this and later
+        stages that no member keeps out gives its optimistic bound, at most one per
+        exclusion group, all of it within the lines' room; shipping waives the whole
+        fee. Only a bound strictly above the best total prunes, so ties still reach
+        the tie-breaks.
+        """
+        if self.best_key is None:
+            return False
+        pricing = self.pricing
+        by_group: dict[str, int] = {}
+        free = 0
+        stages = (Stage.ORDER, Stage.COUPON) if stage is Stage.ORDER else (Stage.COUPON,)
+        for later in stages:
+            for candidate in pricing.by_stage[later]:
+                if self.blocked_by_group(candidate):
+                    continue
+                gives = pricing.bound(candidate, amounts)
+                group = candidate.group
+                if group is None:
+                    free += gives
+                elif gives > by_group.get(group, 0):
+                    by_group[group] = gives
+        room = sum(max(0, a - f) for a, f in zip(amounts, pricing.floors, strict=True))
+        discount = min(room, free + sum(by_group.values()))
+        fee = pricing.request.shipping_fee
+        waive = fee if pricing.by_stage[Stage.SHIPPING] else 0
+        return sum(amounts) - discount + fee - waive > self.best_key[0]
 
     @contextmanager
     def claim(self, candidate: Candidate) -> Iterator[None]:

@@ -155,22 +155,36 @@ def test_scope_exclusion_keeps_a_line_out() -> None:
     assert [r.discount for r in q.lines] == [0, 100]
 
 
-def test_beyond_the_exact_limit_the_quote_says_not_optimal() -> None:
-    # 13 lines, each with two item offers that both must be tried: 2**13 > 4096
+def _two_offers_per_line(
+    lines_count: int, second_percent: int
+) -> tuple[list[Promotion], list[Line]]:
     promotions = []
     lines = []
-    for i in range(13):
+    for i in range(lines_count):
         sku = f"S{i}"
-        promotions.append(
-            promo(f"a{i}", ItemPercentOff(Fraction(10)), scope=Scope(skus=frozenset({sku})))
-        )
-        promotions.append(
-            promo(f"b{i}", ItemPercentOff(Fraction(11)), scope=Scope(skus=frozenset({sku})))
-        )
+        only = Scope(skus=frozenset({sku}))
+        promotions.append(promo(f"a{i}", ItemPercentOff(Fraction(10)), scope=only))
+        promotions.append(promo(f"b{i}", ItemPercentOff(Fraction(second_percent)), scope=only))
         lines.append(Line(str(i + 1), sku, 1, 1000))
+    return promotions, lines
+
+
+def test_beyond_the_exact_limit_the_quote_says_not_optimal() -> None:
+    # 13 lines, each with two equally good item offers: 2**13 legal combinations that
+    # tie on the total, so no bound can prune them and the walk stops at 4,097
+    promotions, lines = _two_offers_per_line(13, 10)
     q = quote(promotions, lines)
     assert not q.optimal
-    assert q.total == 13 * 890  # the greedy path is walked first
+    assert q.total == 13 * 900
+    assert {a.promotion.id for a in q.applied} == {f"a{i}" for i in range(13)}
+
+
+def test_beyond_the_limit_a_search_the_bound_finishes_is_still_exact() -> None:
+    # 2**13 legal combinations, but every one but the first is provably worse
+    promotions, lines = _two_offers_per_line(13, 11)
+    q = quote(promotions, lines)
+    assert q.optimal
+    assert q.total == 13 * 890
 
 
 def test_exactly_at_the_limit_the_quote_is_optimal() -> None:

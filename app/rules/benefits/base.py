@@ -89,6 +89,12 @@ class OrderRule(Protocol):
         """What the benefit gives measured on these in-scope lines (non-empty)."""
         ...
 
+    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+        """An optimistic bound: never less than what ``apply`` gives on these lines, or on
+        any lines whose amounts are each no higher (later stages only lower amounts).
+        The search prunes with it, so it must hold; it need not be tight."""
+        ...
+
 
 class ShippingRule(Protocol):
     stage: Stage

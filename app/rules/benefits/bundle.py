@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 
-from app.rules.benefits.base import Miss, OrderEffect, ScopedLine, unit_amount
+from app.rules.benefits.base import Miss, OrderEffect, ScopedLine, measure, unit_amount
 from app.rules.model import Benefit, Bundle, Reason, Stage
 from app.rules.money import largest_remainder, round_half_up
 
@@ -63,3 +63,6 @@ class BundleRule:
         order = sorted(in_sets)  # spread in cart order so ties go to the earlier line
         shares = largest_remainder(discount, [in_sets[i] for i in order])
         return OrderEffect(shares=dict(zip(order, shares, strict=True)), units=units)
+
+    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+        return measure(lines)[0]  # a set never costs less than nothing

@@ -23,3 +23,6 @@ class GiftRule:
         if reached < 0:
             return miss_first_tier(tiers[0], amount, qty)
         return OrderEffect(shares={}, units={}, gifts=benefit.tiers[reached].gifts)
+
+    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+        return 0  # a gift takes nothing off the total

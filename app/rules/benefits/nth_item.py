@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.rules.benefits.base import Miss, OrderEffect, ScopedLine, unit_amount
+from app.rules.benefits.base import Miss, OrderEffect, ScopedLine, measure, unit_amount
 from app.rules.model import Benefit, NthItem, Stage
 from app.rules.money import pct
 
@@ -32,3 +32,8 @@ class NthItemRule:
                 shares[scoped.index] = pct(discounted * unit_amount(scoped), benefit.percent)
                 units[scoped.index] = discounted
         return OrderEffect(shares=shares, units=units)
+
+    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+        assert isinstance(benefit, NthItem)
+        # the discounted units are some of the units; each line rounds up at most ½
+        return pct(measure(lines)[0], benefit.percent) + len(lines)

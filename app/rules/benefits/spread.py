@@ -71,6 +71,20 @@ class ThresholdRule:
             return miss_first_tier(benefit.tiers[0], amount, qty)
         return spread(threshold_discount(benefit, benefit.tiers[reached], amount, qty), lines)
 
+    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+        assert isinstance(benefit, Threshold)
+        amount, qty = measure(lines)
+        # any tier reachable at a lower measure is reached here, and each tier's
+        # discount grows with the measure; tiers need not grow, so take the max
+        return max(
+            (
+                threshold_discount(benefit, tier, amount, qty)
+                for tier in benefit.tiers
+                if tier_reached(tier, amount, qty)
+            ),
+            default=0,
+        )
+
 
 class AmountOffRule:
     stage = Stage.ORDER
@@ -82,6 +96,10 @@ class AmountOffRule:
         assert isinstance(benefit, AmountOff)
         return spread(benefit.amount, lines)
 
+    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+        assert isinstance(benefit, AmountOff)
+        return benefit.amount
+
 
 class PercentOffRule:
     stage = Stage.ORDER
@@ -90,9 +108,12 @@ class PercentOffRule:
         return None
 
     def apply(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> OrderEffect | Miss:
+        return spread(self.bound(benefit, lines), lines)
+
+    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
         assert isinstance(benefit, PercentOff)
         amount, _ = measure(lines)
         discount = pct(amount, benefit.percent)
         if benefit.max_discount is not None:
             discount = min(discount, benefit.max_discount)
-        return spread(discount, lines)
+        return discount
