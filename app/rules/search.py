@@ -459,6 +459,8 @@ class _Search:
 
 def search(pricing: Pricing) -> tuple[Combo, bool]:
     """The best legal combination, and whether the search was exhaustive."""
+    if not pricing.candidates:  # nothing to choose: every line at its list price
+        return Combo(tuple([-1] * len(pricing.request.lines))), True
     state = _Search(pricing)
     try:
         state.alone()
