@@ -1,0 +1,53 @@
+"""Bearer API keys with roles (API.md "Auth").
+
+Keys and roles come from ``PRICING_API_KEYS`` (``checkout:KEY1,admin:KEY2``).
+``checkout`` may quote (and later reserve, claim, read flash sales); ``admin``
+may do everything. No or unknown key: 401; a key whose role may not: 403.
+Routers opt in with ``dependencies=[require("admin")]``; ``/healthz``,
+``/readyz``, ``/metrics``, ``/docs`` and ``/openapi.json`` have no such
+dependency. With no keys configured every call is allowed (local use;
+``python -m app`` then refuses a non-loopback ``HOST``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.errors import Forbidden, Unauthorized
+from app.wiring import Wiring
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from PRICING_API_KEYS")
+
+
+def role_of(keys: dict[str, str], presented: str) -> str | None:
+    """The role of a presented key, comparing in constant time against every key."""
+    found: str | None = None
+    for key, role in keys.items():
+        if hmac.compare_digest(key.encode(), presented.encode()):
+            found = role
+    return found
+
+
+def require(role: str) -> Any:
+    """A dependency admitting ``role`` and ``admin``."""
+
+    async def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        wiring: Wiring = request.app.state.wiring
+        if not wiring.api_keys:
+            return
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthorized("an API key is needed: Authorization: Bearer <key>")
+        found = role_of(wiring.api_keys, credentials.credentials)
+        if found is None:
+            raise Unauthorized("unknown API key")
+        if found != role and found != "admin":
+            raise Forbidden(f"a {found} key may not do this; it needs the {role} role")
+
+    return Depends(check)

@@ -1,0 +1,166 @@
+"""The one place where errors become HTTP: ``application/problem+json`` (RFC 9457).
+
+Every 4xx/5xx body is ``{"type", "title", "status", "detail", "code"}``, plus
+``errors: [{"loc", "msg"}]`` on 422. The domain tree lives in ``app.errors``
+(re-exported here) so that storage and services can raise without importing
+the web framework. A 503 always carries ``Retry-After``; a 500 never carries a
+stack trace (it is logged instead).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PricingError,
+    Problem,
+    Unauthorized,
+    Unavailable,
+)
+
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "PricingError",
+    "Problem",
+    "Unauthorized",
+    "Unavailable",
+    "install_error_handlers",
+    "problem_response",
+]
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+_HTTP_CODES: Mapping[int, tuple[str, str]] = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
+    409: ("conflict", "Conflict"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+    422: ("validation_error", "Invalid input"),
+    429: ("overloaded", "Too many requests"),
+    503: ("unavailable", "Service unavailable"),
+}
+
+
+def problem_response(
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: Sequence[Problem] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:pricing:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = [{"loc": list(p.loc), "msg": p.msg} for p in errors]
+    if extra:
+        body.update(extra)
+    all_headers = dict(headers or {})
+    if status == 503:
+        all_headers.setdefault("Retry-After", "1")
+    return JSONResponse(body, status_code=status, headers=all_headers, media_type=PROBLEM_JSON)
+
+
+async def _pricing_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PricingError)
+    headers: dict[str, str] = {}
+    errors: Sequence[Problem] | None = None
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = str(max(1, exc.retry_after))
+    if isinstance(exc, InvalidInput):
+        errors = exc.problems
+    if exc.status >= 500 and not isinstance(exc, Unavailable):
+        log.error("request failed: %s", exc.detail, exc_info=exc)
+    return problem_response(
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        errors=errors,
+        headers=headers,
+    )
+
+
+def _validation_message(error: Mapping[str, Any]) -> str:
+    msg = str(error.get("msg", "invalid"))
+    ctx = error.get("ctx") or {}
+    if error.get("type") == "json_invalid" and "error" in ctx:
+        return f"{msg}: {ctx['error']}"
+    return msg
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        Problem(loc=tuple(error.get("loc", ())), msg=_validation_message(error))
+        for error in exc.errors()
+    ]
+    count = len(problems)
+    return problem_response(
+        status=422,
+        code="validation_error",
+        title="Invalid input",
+        detail=f"{count} problem{'s' if count != 1 else ''} with the request",
+        errors=problems,
+    )
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem_response(
+        status=exc.status_code,
+        code=code,
+        title=title,
+        detail=detail,
+        headers=exc.headers,
+        errors=[] if exc.status_code == 422 else None,
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        status=500,
+        code="internal_error",
+        title="Internal error",
+        detail="the server failed to answer this request",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(PricingError, _pricing_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

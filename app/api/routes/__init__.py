@@ -1,0 +1,1 @@
+"""The routers: parse, call one service function, map the result."""

@@ -1,0 +1,45 @@
+"""``/healthz``, ``/readyz``, ``/metrics``: open, no key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.api.deps import WiringDep
+from app.api.errors import problem_response
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Alive: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=None)
+async def readyz(wiring: WiringDep) -> JSONResponse:
+    """Ready: the database and Redis both answer. Otherwise 503 (problem+json) with
+    each dependency's state."""
+    checks: dict[str, Any] = await wiring.readiness()
+    if all(check["state"] == "up" for check in checks.values()):
+        return JSONResponse(
+            {"status": "ready", "rules_version": wiring.snapshot.rules.version, "checks": checks}
+        )
+    down = sorted(name for name, check in checks.items() if check["state"] != "up")
+    return problem_response(
+        status=503,
+        code="unavailable",
+        title="Service unavailable",
+        detail=f"not ready: {', '.join(down)} not answering",
+        headers={"Retry-After": "1"},
+        extra={"checks": checks},
+    )
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

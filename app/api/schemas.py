@@ -1,0 +1,862 @@
+"""The HTTP bodies (API.md), their validation, and their conversion to the engine's records.
+
+Validation lists every problem at once: field checks are pydantic's, and the
+checks that look at several fields (tiers ascending, ``ends_at`` after
+``starts_at``, one tier kind, ...) run on the raw input beside them
+(``Checked``), so a body with five mistakes gets five errors in one 422.
+
+Conversions: ``PromotionBody.to_model`` → ``app.rules.model.Promotion``
+(percent as an exact ``Fraction`` of the decimal given, hours in minutes, the
+time zone as a ``ZoneInfo``); ``QuoteBody.to_request`` →
+``app.rules.model.QuoteRequest``; ``QuoteResponse.from_quote`` maps the
+engine's ``Quote`` back out, with wording from ``app.wording``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from functools import partial
+from typing import Annotated, Any, ClassVar, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from app import wording
+from app.rules import model
+
+MONEY_LIMIT = 10**12  # amounts are < 10^12 minor units
+MAX_LINES = 500
+MAX_QTY = 100_000
+MAX_CODES_PER_QUOTE = 20
+MAX_CODES_PER_BATCH = 10_000
+
+# -------------------------------------------------------------------- field types
+
+
+def _rfc3339_string(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "datetime_type", "Input should be an RFC 3339 date-time string with an offset"
+        )
+    return value
+
+
+def _percent_json(value: Decimal) -> int | float:
+    # percent is not money: at most two decimals, so a float round-trips exactly on the wire
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+Money = Annotated[StrictInt, Field(ge=0, lt=MONEY_LIMIT)]
+Count = Annotated[StrictInt, Field(ge=0, lt=MONEY_LIMIT)]
+PositiveInt = Annotated[StrictInt, Field(ge=1, lt=MONEY_LIMIT)]
+Percent = Annotated[
+    Decimal,
+    Field(gt=0, le=100, decimal_places=2, allow_inf_nan=False),
+    PlainSerializer(_percent_json, return_type=int | float),
+]
+Time = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string)]
+Key = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Keys = Annotated[list[Key], Field(max_length=10_000)]
+PromotionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+HHMM = r"^(?:[01]\d|2[0-3]):[0-5]\d$"
+
+# ----------------------------------------------------------- every problem at once
+
+
+Found = list[tuple[tuple[str | int, ...], str]]
+
+
+class Checked(BaseModel):
+    """A model whose cross-field checks run even when some fields are invalid.
+
+    Subclasses override ``problems(raw)``: the checks over the raw input dict,
+    each a ``(loc, msg)``. Their problems are reported together with pydantic's.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> Found:  # noqa: ARG003
+        return []
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        found = cls.problems(data) if isinstance(data, Mapping) else []
+        if not found:
+            return handler(data)
+        details: list[InitErrorDetails] = []
+        try:
+            handler(data)
+        except ValidationError as exc:
+            details.extend(
+                InitErrorDetails(
+                    type=PydanticCustomError(str(e["type"]), str(e["msg"])),
+                    loc=tuple(e["loc"]),
+                    input=e.get("input"),
+                )
+                for e in exc.errors()
+            )
+        details.extend(
+            InitErrorDetails(type=PydanticCustomError("invalid", msg), loc=loc, input=data)
+            for loc, msg in found
+        )
+        raise ValidationError.from_exception_data(cls.__name__, details)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _aware(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _tier_problems(tiers: Any, rewards: Sequence[str]) -> Found:
+    """Each tier has one minimum (one reward); one kind of minimum; strictly ascending."""
+    if not isinstance(tiers, list):
+        return []
+    found: Found = []
+    kinds: set[str] = set()
+    for i, tier in enumerate(tiers):
+        if not isinstance(tier, Mapping):
+            continue
+        minimums = [k for k in ("min_amount", "min_qty") if tier.get(k) is not None]
+        if len(minimums) != 1:
+            found.append((("tiers", i), "give exactly one of min_amount or min_qty"))
+        else:
+            kinds.add(minimums[0])
+        if rewards and len([k for k in rewards if tier.get(k) is not None]) != 1:
+            found.append((("tiers", i), f"give exactly one of {' or '.join(rewards)}"))
+    if len(kinds) > 1:
+        found.append((("tiers",), "tiers must all use min_amount or all use min_qty"))
+    elif kinds:
+        (kind,) = kinds
+        previous: int | None = None
+        for i, tier in enumerate(tiers):
+            value = _int(tier.get(kind)) if isinstance(tier, Mapping) else None
+            if value is None:
+                continue
+            if previous is not None and value <= previous:
+                found.append(
+                    (
+                        ("tiers", i, kind),
+                        f"tiers must be strictly ascending: {value} is not above {previous}",
+                    )
+                )
+            previous = value
+    return found
+
+
+def _duplicate_skus(items: Any) -> Found:
+    if not isinstance(items, list):
+        return []
+    seen: set[str] = set()
+    found: Found = []
+    for i, item in enumerate(items):
+        sku = item.get("sku") if isinstance(item, Mapping) else None
+        if isinstance(sku, str):
+            if sku in seen:
+                found.append((("items", i, "sku"), f"sku {sku!r} is listed twice"))
+            seen.add(sku)
+    return found
+
+
+# -------------------------------------------------------------------- promotions
+
+
+class ScopeBody(Checked):
+    skus: Keys = []
+    categories: Keys = []
+    brands: Keys = []
+    merchants: Keys = []
+    tags: Keys = []
+    exclude_skus: Keys = []
+    exclude_categories: Keys = []
+
+    def to_model(self) -> model.Scope:
+        return model.Scope(
+            skus=frozenset(self.skus),
+            categories=frozenset(self.categories),
+            brands=frozenset(self.brands),
+            merchants=frozenset(self.merchants),
+            tags=frozenset(self.tags),
+            exclude_skus=frozenset(self.exclude_skus),
+            exclude_categories=frozenset(self.exclude_categories),
+        )
+
+
+class ConditionsBody(Checked):
+    customer_tiers: Keys = []
+    segments: Keys = []
+    new_customer: StrictBool | None = None
+    first_order: StrictBool | None = None
+    phone_verified: StrictBool | None = None
+    channels: Keys = []
+    min_qty: PositiveInt | None = None
+    min_amount: Money | None = None
+
+    def to_model(self) -> model.Conditions:
+        return model.Conditions(
+            customer_tiers=frozenset(self.customer_tiers),
+            segments=frozenset(self.segments),
+            new_customer=self.new_customer,
+            first_order=self.first_order,
+            phone_verified=self.phone_verified,
+            channels=frozenset(self.channels),
+            min_qty=self.min_qty,
+            min_amount=self.min_amount,
+        )
+
+
+class LimitsBody(Checked):
+    max_uses: Count | None = None
+    max_uses_per_customer: Count | None = None
+    budget: Money | None = None
+    max_claims: Count | None = None
+    max_claims_per_customer: Count | None = None
+
+    def to_model(self) -> model.Limits:
+        return model.Limits(
+            max_uses=self.max_uses,
+            max_uses_per_customer=self.max_uses_per_customer,
+            budget=self.budget,
+            max_claims=self.max_claims,
+            max_claims_per_customer=self.max_claims_per_customer,
+        )
+
+
+class HoursBody(Checked):
+    from_: Annotated[str, StringConstraints(pattern=HHMM)] = Field(alias="from")
+    to: Annotated[str, StringConstraints(pattern=r"^(?:(?:[01]\d|2[0-3]):[0-5]\d|24:00)$")]
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> Found:
+        start, end = raw.get("from"), raw.get("to")
+        if isinstance(start, str) and start == end:
+            return [((), "from and to must differ (from > to wraps past midnight)")]
+        return []
+
+    def to_model(self) -> model.HourWindow:
+        return model.HourWindow(start=_minutes(self.from_), end=_minutes(self.to))
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+# benefits -------------------------------------------------------------------
+
+
+class ItemPercentOffBody(Checked):
+    type: Literal["item_percent_off"]
+    percent: Percent
+
+    def to_model(self) -> model.Benefit:
+        return model.ItemPercentOff(percent=Fraction(self.percent))
+
+
+class ItemAmountOffBody(Checked):
+    type: Literal["item_amount_off"]
+    amount: Money
+
+    def to_model(self) -> model.Benefit:
+        return model.ItemAmountOff(amount=self.amount)
+
+
+class ItemFixedPriceBody(Checked):
+    type: Literal["item_fixed_price"]
+    price: Money
+
+    def to_model(self) -> model.Benefit:
+        return model.ItemFixedPrice(price=self.price)
+
+
+class MemberTierBody(Checked):
+    percent: Percent
+
+
+class MemberPriceBody(Checked):
+    type: Literal["member_price"]
+    tiers: dict[Key, MemberTierBody] = {}
+    prices: dict[Key, dict[Key, Money]] = {}
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> Found:
+        if not raw.get("tiers") and not raw.get("prices"):
+            return [((), "a member price needs tiers or prices")]
+        return []
+
+    def to_model(self) -> model.Benefit:
+        return model.MemberPrice(
+            tiers={tier: Fraction(body.percent) for tier, body in self.tiers.items()},
+            prices={tier: dict(prices) for tier, prices in self.prices.items()},
+        )
+
+
+class FlashItemBody(Checked):
+    sku: Key
+    price: Money
+    stock: Count
+    per_customer_limit: PositiveInt | None = None
+
+
+class FlashSaleBody(Checked):
+    type: Literal["flash_sale"]
+    items: Annotated[list[FlashItemBody], Field(min_length=1, max_length=1000)]
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> Found:
+        return _duplicate_skus(raw.get("items"))
+
+    def to_model(self) -> model.Benefit:
+        return model.FlashSale(
+            items=tuple(
+                model.FlashItem(
+                    sku=i.sku, price=i.price, stock=i.stock, per_customer_limit=i.per_customer_limit
+                )
+                for i in self.items
+            )
+        )
+
+
+class TierBody(Checked):
+    min_amount: Money | None = None
+    min_qty: PositiveInt | None = None
+    amount_off: Money | None = None
+    percent: Percent | None = None
+
+
+class ThresholdBody(Checked):
+    type: Literal["threshold"]
+    tiers: Annotated[list[TierBody], Field(min_length=1, max_length=100)]
+    repeat: StrictBool = False
+    max_discount: Money | None = None
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> Found:
+        return _tier_problems(raw.get("tiers"), ("amount_off", "percent"))
+
+    def to_model(self) -> model.Benefit:
+        return model.Threshold(
+            tiers=tuple(
+                model.Tier(
+                    min_amount=t.min_amount,
+                    min_qty=t.min_qty,
+                    amount_off=t.amount_off,
+                    percent=None if t.percent is None else Fraction(t.percent),
+                )
+                for t in self.tiers
+            ),
+            repeat=self.repeat,
+            max_discount=self.max_discount,
+        )
+
+
+class AmountOffBody(Checked):
+    type: Literal["amount_off"]
+    amount: Money
+
+    def to_model(self) -> model.Benefit:
+        return model.AmountOff(amount=self.amount)
+
+
+class PercentOffBody(Checked):
+    type: Literal["percent_off"]
+    percent: Percent
+    max_discount: Money | None = None
+
+    def to_model(self) -> model.Benefit:
+        return model.PercentOff(percent=Fraction(self.percent), max_discount=self.max_discount)
+
+
+class NthItemBody(Checked):
+    type: Literal["nth_item"]
+    every: Annotated[StrictInt, Field(ge=1, le=1000)]
+    percent: Percent
+
+    def to_model(self) -> model.Benefit:
+        return model.NthItem(every=self.every, percent=Fraction(self.percent))
+
+
+class SkuQtyBody(Checked):
+    sku: Key
+    qty: Annotated[StrictInt, Field(ge=1, le=MAX_QTY)]
+
+
+class BundleBody(Checked):
+    type: Literal["bundle"]
+    items: Annotated[list[SkuQtyBody], Field(min_length=1, max_length=100)]
+    price: Money
+    max_applications: PositiveInt | None = None
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> Found:
+        return _duplicate_skus(raw.get("items"))
+
+    def to_model(self) -> model.Benefit:
+        return model.Bundle(
+            items=tuple(model.BundleItem(sku=i.sku, qty=i.qty) for i in self.items),
+            price=self.price,
+            max_applications=self.max_applications,
+        )
+
+
+class GiftTierBody(Checked):
+    min_amount: Money | None = None
+    min_qty: PositiveInt | None = None
+    gifts: Annotated[list[SkuQtyBody], Field(min_length=1, max_length=100)]
+
+
+class GiftBody(Checked):
+    type: Literal["gift"]
+    tiers: Annotated[list[GiftTierBody], Field(min_length=1, max_length=100)]
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> Found:
+        return _tier_problems(raw.get("tiers"), ())
+
+    def to_model(self) -> model.Benefit:
+        return model.Gift(
+            tiers=tuple(
+                model.GiftTier(
+                    gifts=tuple(model.GiftItem(sku=g.sku, qty=g.qty) for g in t.gifts),
+                    min_amount=t.min_amount,
+                    min_qty=t.min_qty,
+                )
+                for t in self.tiers
+            )
+        )
+
+
+class FreeShippingBody(Checked):
+    type: Literal["free_shipping"]
+
+    def to_model(self) -> model.Benefit:
+        return model.FreeShipping()
+
+
+class ShippingAmountOffBody(Checked):
+    type: Literal["shipping_amount_off"]
+    amount: Money
+
+    def to_model(self) -> model.Benefit:
+        return model.ShippingAmountOff(amount=self.amount)
+
+
+BenefitBody = Annotated[
+    ItemPercentOffBody
+    | ItemAmountOffBody
+    | ItemFixedPriceBody
+    | MemberPriceBody
+    | FlashSaleBody
+    | ThresholdBody
+    | AmountOffBody
+    | PercentOffBody
+    | NthItemBody
+    | BundleBody
+    | GiftBody
+    | FreeShippingBody
+    | ShippingAmountOffBody,
+    Field(discriminator="type"),
+]
+
+Status = Literal["draft", "active", "paused", "ended", "archived"]
+
+
+class PromotionBody(Checked):
+    """A promotion as the admin API takes it and gives it back (API.md)."""
+
+    id: PromotionId | None = None
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    status: Status = "active"
+    starts_at: Time | None = None
+    ends_at: Time | None = None
+    hours: Annotated[list[HoursBody], Field(max_length=24)] | None = None
+    weekdays: (
+        Annotated[list[Annotated[StrictInt, Field(ge=1, le=7)]], Field(max_length=7)] | None
+    ) = None
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    trigger: Literal["auto", "coupon"] = "auto"
+    exclusive: StrictBool = False
+    exclusion_group: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    priority: Annotated[StrictInt, Field(ge=-1_000_000, le=1_000_000)] = 0
+    scope: ScopeBody = ScopeBody()
+    conditions: ConditionsBody = ConditionsBody()
+    limits: LimitsBody = LimitsBody()
+    benefit: BenefitBody
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise PydanticCustomError(
+                    "timezone", "unknown time zone {tz}", {"tz": value}
+                ) from exc
+        return value
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> Found:
+        starts, ends = _aware(raw.get("starts_at")), _aware(raw.get("ends_at"))
+        if starts is not None and ends is not None and ends <= starts:
+            return [(("ends_at",), "ends_at must be after starts_at")]
+        return []
+
+    def stored(self, promotion_id: str) -> dict[str, Any]:
+        """The JSON kept in the database: this body with its id and name filled in."""
+        body = self.model_copy(update={"id": promotion_id, "name": self.name or promotion_id})
+        return body.model_dump(mode="json", by_alias=True)
+
+    def to_model(self, *, default_timezone: ZoneInfo) -> model.Promotion:
+        if self.id is None:
+            raise ValueError("a promotion needs its id before it becomes a record")
+        return model.Promotion(
+            id=self.id,
+            name=self.name or self.id,
+            benefit=self.benefit.to_model(),
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            status=self.status,
+            hours=tuple(h.to_model() for h in self.hours or ()),
+            weekdays=frozenset(self.weekdays or ()),
+            timezone=ZoneInfo(self.timezone) if self.timezone else default_timezone,
+            trigger=self.trigger,
+            exclusive=self.exclusive,
+            exclusion_group=self.exclusion_group,
+            priority=self.priority,
+            scope=self.scope.to_model(),
+            conditions=self.conditions.to_model(),
+            limits=self.limits.to_model(),
+        )
+
+
+class PromotionList(BaseModel):
+    items: list[PromotionBody]
+
+
+class CodesBody(Checked):
+    """``{"code": "SAVE10"}`` (a shared code) or ``{"count": N, "prefix": "D11-"}``."""
+
+    code: (
+        Annotated[str, StringConstraints(pattern=r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,63}\s*$")] | None
+    ) = None
+    count: Annotated[StrictInt, Field(ge=1, le=MAX_CODES_PER_BATCH)] | None = None
+    prefix: Annotated[str, StringConstraints(pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,31})?$")] = ""
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> Found:
+        if (raw.get("code") is None) == (raw.get("count") is None):
+            return [((), "give either code (a shared code) or count (unique codes)")]
+        if raw.get("code") is not None and raw.get("prefix"):
+            return [(("prefix",), "prefix goes with count, not with code")]
+        return []
+
+
+class CodesResponse(BaseModel):
+    promotion_id: str
+    kind: Literal["shared", "unique"]
+    codes: list[str]
+
+
+class StatsResponse(BaseModel):
+    """Counts for one promotion. Reservations, the ledger and budgets come in
+    later work; until then those fields are 0 (see docs/api.md)."""
+
+    reservations: int = 0
+    confirmed: int = 0
+    cancelled: int = 0
+    discount_given: int = 0
+    gmv: int = 0
+    claims: int = 0
+    redemptions: int = 0
+    budget_spent: int = 0
+    codes: int = 0
+
+
+# ------------------------------------------------------------------------- quote
+
+
+class Lenient(BaseModel):
+    """Quote bodies ignore fields they do not know (callers may send more)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class CustomerBody(Lenient):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    tier: Annotated[str, StringConstraints(max_length=128)] | None = None
+    segments: Annotated[list[Key], Field(max_length=100)] = []
+    new_customer: StrictBool = False
+    first_order: StrictBool = False
+    phone_verified: StrictBool = False
+
+    def to_model(self) -> model.Customer:
+        return model.Customer(
+            id=self.id,
+            tier=self.tier,
+            segments=frozenset(self.segments),
+            new_customer=self.new_customer,
+            first_order=self.first_order,
+            phone_verified=self.phone_verified,
+        )
+
+
+class LineBody(Lenient):
+    line_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    sku: Key
+    qty: Annotated[StrictInt, Field(ge=1, le=MAX_QTY)]
+    unit_price: Money
+    category: Key | None = None
+    brand: Key | None = None
+    merchant: Key | None = None
+    tags: Annotated[list[Key], Field(max_length=100)] = []
+    min_unit_price: Money | None = None
+
+    def to_model(self, position: int) -> model.Line:
+        return model.Line(
+            line_id=self.line_id or str(position),
+            sku=self.sku,
+            qty=self.qty,
+            unit_price=self.unit_price,
+            category=self.category,
+            brand=self.brand,
+            merchant=self.merchant,
+            tags=frozenset(self.tags),
+            min_unit_price=self.min_unit_price,
+        )
+
+
+class QuoteBody(Checked):
+    """``POST /v1/quote``: only ``lines`` is required."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+    customer: CustomerBody = CustomerBody()
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    at: Time | None = None
+    lines: Annotated[list[LineBody], Field(min_length=1, max_length=MAX_LINES)]
+    coupon_codes: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+        Field(max_length=MAX_CODES_PER_QUOTE),
+    ] = []
+    auto_coupons: StrictBool = False
+    shipping_fee: Money = 0
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> Found:
+        lines = raw.get("lines")
+        if not isinstance(lines, list):
+            return []
+        seen: set[str] = set()
+        found: Found = []
+        for i, line in enumerate(lines):
+            given = line.get("line_id") if isinstance(line, Mapping) else None
+            line_id = given if isinstance(given, str) and given else str(i + 1)
+            if line_id in seen:
+                found.append((("lines", i, "line_id"), f"line_id {line_id!r} is used twice"))
+            seen.add(line_id)
+        return found
+
+    def to_request(
+        self,
+        *,
+        at: datetime,
+        coupons: Sequence[model.PresentedCoupon] = (),
+        wallet: Sequence[model.PresentedCoupon] = (),
+        readings: model.Readings | None = None,
+    ) -> model.QuoteRequest:
+        return model.QuoteRequest(
+            lines=tuple(line.to_model(i) for i, line in enumerate(self.lines, start=1)),
+            at=self.at or at,
+            customer=self.customer.to_model(),
+            channel=self.channel,
+            currency=self.currency,
+            shipping_fee=self.shipping_fee,
+            coupons=tuple(coupons),
+            wallet=tuple(wallet),
+            readings=readings if readings is not None else model.Readings(),
+        )
+
+
+def _absent_if_none(value: object) -> bool:
+    return value is None
+
+
+class AdjustmentOut(BaseModel):
+    promotion_id: str
+    amount: int
+    units: int
+    capped: Literal["price_floor"] | None = Field(default=None, exclude_if=_absent_if_none)
+
+
+class LineOut(BaseModel):
+    line_id: str
+    sku: str
+    qty: int
+    unit_price: int
+    list_total: int
+    discount: int
+    final_total: int
+    adjustments: list[AdjustmentOut]
+
+
+class AppliedOut(BaseModel):
+    promotion_id: str
+    name: str
+    stage: str
+    benefit_type: str
+    amount: int
+    coupon_code: str | None
+    description: str
+
+
+class GiftOut(BaseModel):
+    sku: str
+    qty: int
+    promotion_id: str
+
+
+class CouponOut(BaseModel):
+    code: str
+    status: Literal["applied", "rejected"]
+    reason: str | None
+    message: str
+
+
+class HintOut(BaseModel):
+    promotion_id: str
+    missing_amount: int | None
+    missing_qty: int | None
+    reward_amount: int
+    message: str
+
+
+class QuoteResponse(BaseModel):
+    currency: str
+    subtotal: int
+    discount_total: int
+    shipping_fee: int
+    shipping_discount: int
+    total: int
+    lines: list[LineOut]
+    applied: list[AppliedOut]
+    gifts: list[GiftOut]
+    coupons: list[CouponOut]
+    hints: list[HintOut]
+    optimal: bool
+    degraded: bool
+    warnings: list[str]
+    rules_version: str
+
+    WARNINGS: ClassVar[Mapping[str, str]] = {
+        "degraded": "stock and usage counters are unavailable: flash-sale prices are not "
+        "given and usage limits and budgets were not checked",
+        "heuristic": "too many combinations to search exhaustively: this is a good answer, "
+        "not proven the best",
+    }
+
+    @classmethod
+    def from_quote(cls, quote: model.Quote) -> Self:
+        money: Callable[[int], str] = partial(wording.money, currency=quote.currency)
+        warnings = [
+            text
+            for key, text in cls.WARNINGS.items()
+            if (key == "degraded" and quote.degraded) or (key == "heuristic" and not quote.optimal)
+        ]
+        return cls(
+            currency=quote.currency,
+            subtotal=quote.subtotal,
+            discount_total=quote.discount_total,
+            shipping_fee=quote.shipping_fee,
+            shipping_discount=quote.shipping_discount,
+            total=quote.total,
+            lines=[_line_out(r) for r in quote.lines],
+            applied=[
+                AppliedOut(
+                    promotion_id=a.promotion.id,
+                    name=a.promotion.name,
+                    stage=str(a.stage),
+                    benefit_type=a.promotion.benefit.type,
+                    amount=a.amount,
+                    coupon_code=a.coupon_code,
+                    description=wording.describe(a.promotion, money, a.amount),
+                )
+                for a in quote.applied
+            ],
+            gifts=[GiftOut(sku=g.sku, qty=g.qty, promotion_id=g.promotion_id) for g in quote.gifts],
+            coupons=[
+                CouponOut(
+                    code=c.code,
+                    status="applied" if c.applied else "rejected",
+                    reason=None if c.reason is None else str(c.reason),
+                    message=wording.coupon_message(c, money),
+                )
+                for c in quote.coupons
+            ],
+            hints=[
+                HintOut(
+                    promotion_id=h.promotion.id,
+                    missing_amount=h.missing_amount,
+                    missing_qty=h.missing_qty,
+                    reward_amount=h.reward_amount,
+                    message=wording.hint_message(h, money),
+                )
+                for h in quote.hints
+            ],
+            optimal=quote.optimal,
+            degraded=quote.degraded,
+            warnings=warnings,
+            rules_version=quote.rules_version,
+        )
+
+
+def _line_out(result: model.LineResult) -> LineOut:
+    return LineOut(
+        line_id=result.line.line_id,
+        sku=result.line.sku,
+        qty=result.line.qty,
+        unit_price=result.line.unit_price,
+        list_total=result.list_total,
+        discount=result.discount,
+        final_total=result.final_total,
+        adjustments=[
+            AdjustmentOut(
+                promotion_id=adj.promotion_id,
+                amount=adj.amount,
+                units=adj.units,
+                capped="price_floor" if adj.capped else None,
+            )
+            for adj in result.adjustments
+        ],
+    )

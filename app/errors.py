@@ -1,0 +1,88 @@
+"""The service's error tree, documented in one place.
+
+Services, storage and auth raise these; nothing below the routers raises an
+HTTP exception. ``app.api.errors`` is the one place that turns them (and the
+framework's own errors) into ``application/problem+json``.
+
+    PricingError                 base; never raised itself      500 internal_error
+    ├── NotFound                 no such promotion / route       404 not_found
+    ├── Conflict                 duplicate id or code, wrong     409 conflict
+    │                            kind of promotion for codes
+    ├── InvalidInput             a request that passed the       422 validation_error
+    │                            schema but is still wrong
+    │                            (``errors`` lists each problem)
+    ├── Unauthorized             no or unknown API key           401 unauthorized
+    ├── Forbidden                the key's role may not do it    403 forbidden
+    └── Unavailable              a dependency (database, Redis)  503 unavailable
+                                 did not answer in time;            + Retry-After
+                                 ``retry_after`` seconds
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem with an input: where (``loc``) and what (``msg``)."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+
+
+class PricingError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    status = 500
+    code = "internal_error"
+    title = "Internal error"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+
+
+class NotFound(PricingError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(PricingError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class InvalidInput(PricingError):
+    status = 422
+    code = "validation_error"
+    title = "Invalid input"
+
+    def __init__(self, detail: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(detail)
+        self.problems = tuple(problems)
+
+
+class Unauthorized(PricingError):
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(PricingError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class Unavailable(PricingError):
+    status = 503
+    code = "unavailable"
+    title = "Service unavailable"
+
+    def __init__(self, detail: str = "", *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -1,0 +1,114 @@
+"""Configuration: one pydantic-settings class, read from the environment once.
+
+Every knob the service has is a field here; ``get_settings()`` caches the
+instance, and ``lifespan`` hands it to whatever needs it. Names are the
+environment variables, case-insensitive (``DATABASE_URL`` → ``database_url``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROLES = ("checkout", "admin")
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # storage
+    database_url: str = "sqlite+aiosqlite:///./pricing.db"
+    database_schema: str = ""  # PostgreSQL only: tables live in this schema (created if missing)
+    auto_migrate: bool = True
+    db_timeout_seconds: float = Field(default=5.0, gt=0)
+    migrate_timeout_seconds: float = Field(default=60.0, gt=0)
+
+    # redis; empty URL: an in-process fakeredis (embedded default, one per process)
+    redis_url: str = ""
+    redis_prefix: str = "pricing:"  # every key and channel this service uses starts with it
+    redis_timeout_seconds: float = Field(default=1.0, gt=0)
+
+    # HTTP
+    pricing_api_keys: str = ""  # "checkout:KEY1,admin:KEY2"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+
+    # behaviour
+    reservation_ttl_seconds: int = Field(default=900, gt=0)
+    rules_poll_seconds: float = Field(default=1.0, gt=0)
+    default_timezone: str = "Asia/Shanghai"
+
+    @field_validator("pricing_api_keys")
+    @classmethod
+    def _keys_parse(cls, value: str) -> str:
+        parse_api_keys(value)
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _timezone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("database_schema")
+    @classmethod
+    def _schema_name(cls, value: str) -> str:
+        if value and not _SCHEMA_NAME.match(value):
+            raise ValueError("DATABASE_SCHEMA must be a lower-case SQL identifier")
+        return value
+
+    @property
+    def api_keys(self) -> dict[str, str]:
+        """Key → role."""
+        return parse_api_keys(self.pricing_api_keys)
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.default_timezone)
+
+    @property
+    def host_is_loopback(self) -> bool:
+        return is_loopback(self.host)
+
+
+def parse_api_keys(raw: str) -> dict[str, str]:
+    """``"checkout:KEY1,admin:KEY2"`` → ``{"KEY1": "checkout", "KEY2": "admin"}``."""
+    keys: dict[str, str] = {}
+    for entry in raw.split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        role, sep, key = entry.partition(":")
+        role, key = role.strip(), key.strip()
+        if not sep or not key:
+            raise ValueError("PRICING_API_KEYS entries look like role:key, comma-separated")
+        if role not in ROLES:
+            raise ValueError(f"PRICING_API_KEYS: unknown role {role!r} (roles: {', '.join(ROLES)})")
+        if key in keys and keys[key] != role:
+            raise ValueError("PRICING_API_KEYS: one key is given two roles")
+        keys[key] = role
+    return keys
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

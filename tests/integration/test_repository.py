@@ -1,0 +1,115 @@
+"""The SQL repository on both back ends: versions, codes, wallets, failures."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.errors import Conflict, NotFound, Unavailable
+from app.storage import db
+from app.storage.repository import NewCode, SqlPromotionRepository
+from tests.conftest import Backend
+
+BODY = {"id": "p1", "benefit": {"type": "amount_off", "amount": 100}}
+
+
+@pytest.fixture
+async def repo(backend: Backend) -> AsyncIterator[SqlPromotionRepository]:
+    settings = backend.settings()
+    engine = db.make_engine(settings)
+    await db.migrate(engine, settings)
+    await db.migrate(engine, settings)  # idempotent: already at head
+    try:
+        yield SqlPromotionRepository(engine, timeout=5)
+    finally:
+        await engine.dispose()
+
+
+async def test_every_write_bumps_the_version_once(repo: SqlPromotionRepository) -> None:
+    v0 = await repo.current_version()
+    assert v0.counter == 0
+    await repo.add(id="p1", status="active", trigger="coupon", body=BODY)
+    v1 = await repo.current_version()
+    assert v1.counter == 1
+    assert v1.changed_at >= v0.changed_at
+    assert str(v1).endswith("Z#1")
+    await repo.replace(id="p1", status="paused", trigger="coupon", body=BODY)
+    await repo.add_codes("p1", [NewCode(code="A", kind="shared")])
+    await repo.delete("p1")
+    assert (await repo.current_version()).counter == 4
+    # failures change nothing
+    with pytest.raises(NotFound):
+        await repo.delete("p1")
+    with pytest.raises(NotFound):
+        await repo.replace(id="p1", status="active", trigger="auto", body=BODY)
+    assert (await repo.current_version()).counter == 4
+
+
+async def test_add_conflicts_and_leaves_the_first(repo: SqlPromotionRepository) -> None:
+    await repo.add(id="p1", status="active", trigger="auto", body=BODY)
+    with pytest.raises(Conflict):
+        await repo.add(id="p1", status="paused", trigger="auto", body=BODY)
+    stored = await repo.get("p1")
+    assert stored is not None
+    assert stored.status == "active"
+    assert (await repo.current_version()).counter == 1
+
+
+async def test_load_and_list(repo: SqlPromotionRepository) -> None:
+    for pid, status in [("b", "active"), ("a", "paused"), ("c", "active")]:
+        await repo.add(id=pid, status=status, trigger="auto", body={**BODY, "id": pid})
+    version, rows = await repo.load()
+    assert version.counter == 3
+    assert [r.id for r in rows] == ["a", "b", "c"]
+    assert [r.id for r in await repo.list("active")] == ["b", "c"]
+    assert rows[0].body == {**BODY, "id": "a"}
+    assert rows[0].created_at.tzinfo is not None
+
+
+async def test_codes_resolve_and_wallets(repo: SqlPromotionRepository) -> None:
+    await repo.add(id="p1", status="active", trigger="coupon", body=BODY)
+    await repo.add_codes(
+        "p1",
+        [
+            NewCode(code="SHARED", kind="shared"),
+            NewCode(code="U1", kind="unique", customer_id="u-1"),
+            NewCode(code="U2", kind="unique"),
+        ],
+    )
+    found = await repo.resolve_codes(["SHARED", "U1", "NOPE"])
+    assert set(found) == {"SHARED", "U1"}
+    assert found["U1"].customer_id == "u-1"
+    assert found["SHARED"].kind == "shared"
+    assert [c.code for c in await repo.customer_codes("u-1")] == ["U1"]
+    assert await repo.customer_codes("u-2") == []
+    counts = await repo.code_counts("p1")
+    assert (counts.total, counts.claimed, counts.used) == (3, 1, 0)
+    with pytest.raises(Conflict):
+        await repo.add_codes(
+            "p1", [NewCode(code="U3", kind="unique"), NewCode(code="U1", kind="unique")]
+        )
+    assert await repo.resolve_codes(["U3"]) == {}
+    with pytest.raises(NotFound):
+        await repo.add_codes("nope", [NewCode(code="X", kind="shared")])
+
+
+async def test_an_unreachable_database_is_unavailable() -> None:
+    engine = create_async_engine(
+        "postgresql+asyncpg://postgres@127.0.0.1:9/none", connect_args={"timeout": 1}
+    )
+    try:
+        repo = SqlPromotionRepository(engine, timeout=2)
+        with pytest.raises(Unavailable):
+            await repo.get("p1")
+        with pytest.raises(Unavailable):
+            await repo.current_version()
+    finally:
+        await engine.dispose()
+
+
+async def test_a_slow_database_is_unavailable(repo: SqlPromotionRepository) -> None:
+    slow = SqlPromotionRepository(repo._engine, timeout=0.000_001)
+    with pytest.raises(Unavailable, match="did not answer"):
+        await slow.list()
