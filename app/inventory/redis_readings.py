@@ -1,0 +1,78 @@
+"""``CounterReader`` on the inventory: what one quote needs, read (never taken).
+
+For the lines of a cart: the stock and this customer's holdings of every
+flash-sale sku among them, and the uses, this customer's uses and the budget
+spent of every promotion with a usage limit or a budget that may apply —
+the auto candidates of the lines, and every coupon promotion (which codes
+the customer presents is not known here; a rule set holds few of them, and
+their list is kept per rule-set version).
+
+When the inventory does not answer, the readings are the degraded ones of
+PRICING.md: stock unknown (no flash-sale price) and limits unchecked; the
+engine then marks the quote ``degraded``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from app.errors import Unavailable
+from app.inventory.stock import Inventory
+from app.rules.model import FlashSale, Line, Promotion, Readings
+from app.rules.ruleset import RuleSet
+
+DEGRADED = Readings(flash_available=None, check_limits=False)
+
+
+def _has_limits(promotion: Promotion) -> bool:
+    limits = promotion.limits
+    return (
+        limits.max_uses is not None
+        or limits.max_uses_per_customer is not None
+        or limits.budget is not None
+    )
+
+
+class RedisCounters:
+    """Implements ``app.inventory.readings.CounterReader`` over an ``Inventory``."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self._inventory = inventory
+        self._coupons: tuple[str, tuple[Promotion, ...]] = ("", ())
+
+    def _coupon_promotions(self, rules: RuleSet) -> tuple[Promotion, ...]:
+        version, promotions = self._coupons
+        if version != rules.version or not version:
+            promotions = tuple(
+                p
+                for p in rules.promotions
+                if p.is_coupon and p.status == "active"
+                and (_has_limits(p) or isinstance(p.benefit, FlashSale))
+            )  # fmt: skip
+            self._coupons = (rules.version, promotions)
+        return promotions
+
+    async def read(
+        self, *, rules: RuleSet, lines: Sequence[Line], customer_id: str | None
+    ) -> Readings:
+        skus = {line.sku for line in lines}
+        candidates: Iterable[Promotion] = (
+            *rules.auto_candidates(lines),
+            *self._coupon_promotions(rules),
+        )
+        flash: list[tuple[str, str]] = []
+        limited: list[str] = []
+        for promotion in candidates:
+            if isinstance(promotion.benefit, FlashSale):
+                flash += [(promotion.id, i.sku) for i in promotion.benefit.items if i.sku in skus]
+            if _has_limits(promotion):
+                limited.append(promotion.id)
+        if not flash and not limited:
+            return Readings()
+        try:
+            found = await self._inventory.available_for(
+                customer_id=customer_id, flash=flash, promotions=limited
+            )
+        except Unavailable:
+            return DEGRADED
+        return found.as_readings()
