@@ -47,10 +47,11 @@ def largest_remainder(total: int, weights: Sequence[int | Fraction]) -> list[int
     for index, weight in enumerate(ints):
         floor, rem = divmod(total * weight, whole)
         shares.append(floor)
-        remainders.append((rem, index))
+        remainders.append((-rem, index))
     left = total - sum(shares)
-    # largest remainder first; equal remainders keep the earlier line
-    remainders.sort(key=lambda item: (-item[0], item[1]))
-    for _, index in remainders[:left]:
-        shares[index] += 1
+    if left:
+        # largest remainder first; equal remainders keep the earlier line
+        remainders.sort()
+        for _, index in remainders[:left]:
+            shares[index] += 1
     return shares

@@ -457,10 +457,40 @@ class _Search:
         return True
 
 
+def _forced(pricing: Pricing) -> Combo | None:
+    """The one legal combination when nothing can conflict, else None.
+
+    With no coupons (optional by nature), no exclusive promotion, no exclusion
+    group held by two candidates, at most one item option per line and at most
+    one shipping benefit, every applicable promotion must apply and nothing
+    else may: there is no choice to search. Most carts are this case.
+    """
+    if pricing.exclusives or len(pricing.by_stage[Stage.SHIPPING]) > 1:
+        return None
+    if any(not c.auto for c in pricing.candidates):
+        return None
+    if any(size > 1 for size in pricing.group_sizes.values()):
+        return None
+    if any(len(options) > 1 for options in pricing.line_options):
+        return None
+    items = tuple(options[0].index if options else -1 for options in pricing.line_options)
+    amounts, _ = place_items(pricing, items)
+    order = tuple(
+        c.index for c in pricing.by_stage[Stage.ORDER] if pricing.assess(c, amounts).applicable
+    )
+    amounts, _ = place_stage(pricing, order, amounts)
+    shipping = -1
+    for candidate in pricing.by_stage[Stage.SHIPPING]:
+        if pricing.assess(candidate, amounts).applicable:
+            shipping = candidate.index
+    return Combo(items, order, (), shipping)
+
+
 def search(pricing: Pricing) -> tuple[Combo, bool]:
     """The best legal combination, and whether the search was exhaustive."""
-    if not pricing.candidates:  # nothing to choose: every line at its list price
-        return Combo(tuple([-1] * len(pricing.request.lines))), True
+    forced = _forced(pricing)
+    if forced is not None:
+        return forced, True
     state = _Search(pricing)
     try:
         state.alone()

@@ -26,7 +26,7 @@ class ItemContext:
     flash_bought: Mapping[tuple[str, str], int]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made in the search's inner loop, where frozen costs
 class ScopedLine:
     """A line in a promotion's scope, with its amount at the start of the stage."""
 
