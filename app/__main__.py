@@ -22,6 +22,12 @@ def main() -> None:
             "(e.g. checkout:KEY1,admin:KEY2) or listen on a loopback address "
             "(HOST=127.0.0.1)."
         )
+    if settings.workers > 1 and not settings.redis_url:
+        sys.exit(
+            f"refusing to start {settings.workers} workers without REDIS_URL: each would have "
+            "an in-process Redis of its own and sell the whole flash-sale stock again. Set "
+            "REDIS_URL (e.g. redis://127.0.0.1:6379/0) or WORKERS=1."
+        )
     uvicorn.run(
         "app.main:app",
         host=settings.host,

@@ -7,7 +7,17 @@ framework's own errors) into ``application/problem+json``.
     PricingError                 base; never raised itself      500 internal_error
     ├── NotFound                 no such promotion / route       404 not_found
     ├── Conflict                 duplicate id or code, wrong     409 conflict
-    │                            kind of promotion for codes
+    │                            kind of promotion for codes,
+    │                            a coupon code held elsewhere,
+    │                            cancelling a confirmed order
+    ├── PriceChanged             expected_total differs from     409 price_changed
+    │                            the price now (+ "quote")
+    ├── SoldOut                  flash-sale stock ran out        409 sold_out
+    │                            between quote and take (+ "quote")
+    ├── LimitReached             a per-customer limit, usage     409 limit_reached
+    │                            limit or budget ran out (+ "quote")
+    ├── ReservationExpired       confirming an expired or        409 reservation_expired
+    │                            cancelled reservation
     ├── InvalidInput             a request that passed the       422 validation_error
     │                            schema but is still wrong
     │                            (``errors`` lists each problem)
@@ -16,12 +26,16 @@ framework's own errors) into ``application/problem+json``.
     └── Unavailable              a dependency (database, Redis)  503 unavailable
                                  did not answer in time;            + Retry-After
                                  ``retry_after`` seconds
+
+``extra`` holds members added to the problem body beside the standard ones
+(the fresh ``quote`` of a 409 from a reservation).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +53,10 @@ class PricingError(Exception):
     code = "internal_error"
     title = "Internal error"
 
-    def __init__(self, detail: str = "") -> None:
+    def __init__(self, detail: str = "", *, extra: Mapping[str, Any] | None = None) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+        self.extra: Mapping[str, Any] = extra or {}
 
 
 class NotFound(PricingError):
@@ -54,6 +69,30 @@ class Conflict(PricingError):
     status = 409
     code = "conflict"
     title = "Conflict"
+
+
+class PriceChanged(PricingError):
+    status = 409
+    code = "price_changed"
+    title = "Price changed"
+
+
+class SoldOut(PricingError):
+    status = 409
+    code = "sold_out"
+    title = "Sold out"
+
+
+class LimitReached(PricingError):
+    status = 409
+    code = "limit_reached"
+    title = "Limit reached"
+
+
+class ReservationExpired(PricingError):
+    status = 409
+    code = "reservation_expired"
+    title = "Reservation expired"
 
 
 class InvalidInput(PricingError):

@@ -1,8 +1,9 @@
 """The ASGI application: ``app = create_app()``.
 
 ``lifespan`` owns the shared clients (database engine, Redis, the rules
-snapshot and its refresher) through ``Wiring``; routers reach them with the
-``WiringDep`` dependency.
+snapshot and its refresher, the inventory, the reservation service and the
+sweeper) through ``Wiring``; routers reach them with the ``WiringDep``
+dependency.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app.api.errors import install_error_handlers
-from app.api.routes import admin, ops, quote
+from app.api.routes import admin, flash_sales, ops, quote, reservations
 from app.metrics import MetricsMiddleware
 from app.quoting import Pricer
 from app.settings import Settings, get_settings
@@ -49,6 +50,8 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
     app.include_router(quote.router)
+    app.include_router(reservations.router)
+    app.include_router(flash_sales.router)
     app.include_router(admin.router)
     app.include_router(ops.router)
     return app

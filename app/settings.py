@@ -27,12 +27,15 @@ class Settings(BaseSettings):
     database_schema: str = ""  # PostgreSQL only: tables live in this schema (created if missing)
     auto_migrate: bool = True
     db_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_pool_size: int = Field(default=10, ge=1)  # PostgreSQL connections kept open
+    db_max_overflow: int = Field(default=20, ge=0)  # and opened beyond that under load
     migrate_timeout_seconds: float = Field(default=60.0, gt=0)
 
     # redis; empty URL: an in-process fakeredis (embedded default, one per process)
     redis_url: str = ""
     redis_prefix: str = "pricing:"  # every key and channel this service uses starts with it
     redis_timeout_seconds: float = Field(default=1.0, gt=0)
+    redis_max_connections: int = Field(default=100, ge=1)
 
     # HTTP
     pricing_api_keys: str = ""  # "checkout:KEY1,admin:KEY2"
@@ -42,6 +45,14 @@ class Settings(BaseSettings):
 
     # behaviour
     reservation_ttl_seconds: int = Field(default=900, gt=0)
+    # a reservation with the same order_id still being made: how long a twin waits for it
+    reservation_wait_seconds: float = Field(default=5.0, gt=0)
+    # the background sweeper: expired reservations, counters to load or rebuild
+    sweep_interval_seconds: float = Field(default=1.0, gt=0)
+    sweep_batch: int = Field(default=100, ge=1)
+    # how long past its expiry a reservation still pending, or a take in Redis with no
+    # open reservation, is left alone (its process may still be finishing it)
+    sweep_grace_seconds: float = Field(default=30.0, ge=0)
     rules_poll_seconds: float = Field(default=1.0, gt=0)
     default_timezone: str = "Asia/Shanghai"
 

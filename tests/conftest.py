@@ -100,6 +100,17 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 
 @pytest.fixture
+async def postgres_backend() -> AsyncIterator[Backend]:
+    """PostgreSQL + the shared Redis only, in a schema and key prefix of its own."""
+    options = postgres_options()
+    try:
+        yield Backend("postgres", options)
+    finally:
+        await drop_schema(options["database_schema"])
+        await delete_prefix(options["redis_prefix"])
+
+
+@pytest.fixture
 async def sqlite_backend(tmp_path: Path) -> Backend:
     return Backend(
         "sqlite",
@@ -154,6 +165,13 @@ async def start_sqlite(sqlite_backend: Backend) -> AsyncIterator[Start]:
     """Start an app on the embedded back end only (for tests storage does not affect)."""
     async with AsyncExitStack() as stack:
         yield _starter(stack, sqlite_backend)
+
+
+@pytest.fixture
+async def start_postgres(postgres_backend: Backend) -> AsyncIterator[Start]:
+    """Start an app on PostgreSQL + Redis only (races, recovery)."""
+    async with AsyncExitStack() as stack:
+        yield _starter(stack, postgres_backend)
 
 
 @pytest.fixture

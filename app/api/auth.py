@@ -1,7 +1,7 @@
 """Bearer API keys with roles (API.md "Auth").
 
 Keys and roles come from ``PRICING_API_KEYS`` (``checkout:KEY1,admin:KEY2``).
-``checkout`` may quote (and later reserve, claim, read flash sales); ``admin``
+``checkout`` may quote, reserve and read flash sales (and later claim); ``admin``
 may do everything. No or unknown key: 401; a key whose role may not: 403.
 Routers opt in with ``dependencies=[require("admin")]``; ``/healthz``,
 ``/readyz``, ``/metrics``, ``/docs`` and ``/openapi.json`` have no such

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from app.wiring import Wiring
 
 
-def get_wiring(request: Request) -> Wiring:
+async def get_wiring(request: Request) -> Wiring:
     wiring: Wiring = request.app.state.wiring
     return wiring
 

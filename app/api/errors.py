@@ -108,6 +108,7 @@ async def _pricing_error(_request: Request, exc: Exception) -> JSONResponse:
         detail=exc.detail,
         errors=errors,
         headers=headers,
+        extra=exc.extra,
     )
 
 

@@ -589,12 +589,15 @@ class CodesResponse(BaseModel):
 
 
 class StatsResponse(BaseModel):
-    """Counts for one promotion. Reservations, the ledger and budgets come in
-    later work; until then those fields are 0 (see docs/api.md)."""
+    """Counts for one promotion: reservations that applied it (made, confirmed,
+    cancelled, expired), what confirmed orders got from it (``discount_given``)
+    and paid in all (``gmv``), the budget held by reserved and confirmed ones,
+    and its codes (see docs/reservations.md)."""
 
     reservations: int = 0
     confirmed: int = 0
     cancelled: int = 0
+    expired: int = 0
     discount_given: int = 0
     gmv: int = 0
     claims: int = 0
@@ -860,3 +863,52 @@ def _line_out(result: model.LineResult) -> LineOut:
             for adj in result.adjustments
         ],
     )
+
+
+# ------------------------------------------------------------------ reservations
+
+
+class ReservationBody(QuoteBody):
+    """``POST /v1/reservations``: a quote body, the caller's ``order_id`` (the
+    idempotency key), an optional ``expected_total``; ``customer.id`` is required."""
+
+    order_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    expected_total: Annotated[StrictInt, Field(ge=0)] | None = None
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> Found:
+        found = super().problems(raw)
+        customer = raw.get("customer")
+        given = customer.get("id") if isinstance(customer, Mapping) else None
+        if given is None:
+            found.append((("customer", "id"), "a reservation needs the customer's id"))
+        return found
+
+
+ReservationStatus = Literal["pending", "reserved", "confirmed", "cancelled", "expired"]
+
+
+class ReservationResponse(BaseModel):
+    reservation_id: str
+    order_id: str
+    status: ReservationStatus
+    customer_id: str
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    quote: QuoteResponse
+
+
+class FlashSaleItem(BaseModel):
+    sku: str
+    price: int
+    initial: int
+    available: int
+    reserved: int
+    sold: int
+    per_customer_limit: int | None
+
+
+class FlashSaleResponse(BaseModel):
+    promotion_id: str
+    items: list[FlashSaleItem]

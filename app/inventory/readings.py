@@ -2,9 +2,8 @@
 
 A quote only *reads* flash-sale stock and usage/budget counters; the engine
 takes them as ``app.rules.model.Readings``. ``CounterReader`` is the seam:
-``ConfiguredStock`` (today) reads nothing, so every flash item prices with
-its configured stock and no usage has been counted yet; the flash-sale and
-reservation work plugs a Redis reader in here.
+``app.inventory.redis_readings.RedisCounters`` reads them from the
+inventory (and gives the degraded readings when Redis does not answer).
 """
 
 from __future__ import annotations
@@ -21,16 +20,3 @@ class CounterReader(Protocol):
         self, *, rules: RuleSet, lines: Sequence[Line], customer_id: str | None
     ) -> Readings:
         """The readings for pricing ``lines`` for ``customer_id`` against ``rules``."""
-
-
-class ConfiguredStock:
-    """No counters yet: configured stock, nothing used, limits checked against 0."""
-
-    async def read(
-        self,
-        *,
-        rules: RuleSet,  # noqa: ARG002
-        lines: Sequence[Line],  # noqa: ARG002
-        customer_id: str | None,  # noqa: ARG002
-    ) -> Readings:
-        return Readings()

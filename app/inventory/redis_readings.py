@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from app.errors import Unavailable
-from app.inventory.stock import Inventory
+from app.inventory.stock import Inventory, needs_counters
 from app.rules.model import FlashSale, Line, Promotion, Readings
 from app.rules.ruleset import RuleSet
 
@@ -46,9 +46,8 @@ class RedisCounters:
             promotions = tuple(
                 p
                 for p in rules.promotions
-                if p.is_coupon and p.status == "active"
-                and (_has_limits(p) or isinstance(p.benefit, FlashSale))
-            )  # fmt: skip
+                if p.is_coupon and p.status == "active" and needs_counters(p)
+            )
             self._coupons = (rules.version, promotions)
         return promotions
 

@@ -83,7 +83,9 @@ from app.inventory.keys import DEFAULT_PREFIX, KeySpace, PromotionKeys
 from app.inventory.stock import (
     ConfirmCode,
     ConfirmResult,
+    CounterState,
     FlashTake,
+    LedgerCounts,
     LoadStatus,
     PromotionTake,
     ReleaseCode,
@@ -101,7 +103,7 @@ RedisClient: TypeAlias = Redis | RedisCluster
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-SCRIPTS = ("load_stock", "take", "confirm", "release")
+SCRIPTS = ("load_stock", "take", "confirm", "release", "rebuild")
 
 # Errors that mean "Redis did not do it, or we cannot know": a 503 for the caller.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -198,6 +200,18 @@ class RedisStock:
     async def load_stock(
         self, promotion_id: str, items: Sequence[FlashItem], *, now: datetime
     ) -> tuple[StockChange, ...]:
+        changes = await self._load(promotion_id, items, now=now, loaded_only=False)
+        assert changes is not None
+        return changes
+
+    async def adjust_stock(
+        self, promotion_id: str, items: Sequence[FlashItem], *, now: datetime
+    ) -> tuple[StockChange, ...] | None:
+        return await self._load(promotion_id, items, now=now, loaded_only=True)
+
+    async def _load(
+        self, promotion_id: str, items: Sequence[FlashItem], *, now: datetime, loaded_only: bool
+    ) -> tuple[StockChange, ...] | None:
         keys = self._keys.promotion(promotion_id)
         skus = [item.sku for item in items]
         if len(set(skus)) != len(skus):
@@ -212,9 +226,13 @@ class RedisStock:
             if limit is not None and limit < 0:
                 raise ValueError(f"promotion {promotion_id}: negative limit for {item.sku}")
             args += [item.sku, str(item.stock), "" if limit is None else str(limit)]
+        if loaded_only:
+            args.append("1")
         reply = await self._script(
             "load_stock", [keys.promotion, keys.skus, *map(keys.stock, skus)], args
         )
+        if reply and _text(reply[0]) == "NOT_LOADED":
+            return None
         requested = {item.sku: item.stock for item in items}
         changes = []
         for i in range(0, len(reply), 4):
@@ -229,6 +247,128 @@ class RedisStock:
                 )
             )
         return tuple(changes)
+
+    async def rebuild(
+        self,
+        promotion_id: str,
+        items: Sequence[FlashItem],
+        ledger: LedgerCounts,
+        *,
+        now: datetime,
+    ) -> tuple[StockChange, ...] | None:
+        keys = self._keys.promotion(promotion_id)
+        configured = {item.sku: item for item in items}
+        present = await self._guard("rebuild", lambda: self._redis.smembers(keys.skus))
+        skus = sorted(set(configured) | ledger.skus | {_text(m) for m in present})
+        sold = ledger.units("confirmed")
+        holdings = ledger.holdings("confirmed")
+        customer_uses = ledger.customer_uses("confirmed")
+        args = [
+            str(_ms(now)),
+            str(len(skus)),
+            str(len(ledger.open)),
+            str(ledger.uses("confirmed")),
+            str(ledger.budget_spent("confirmed")),
+            str(len(customer_uses)),
+        ]
+        for customer, count in sorted(customer_uses.items()):
+            args += [customer, str(count)]
+        script_keys = [keys.promotion, keys.customer_uses, keys.skus, keys.open]
+        for sku in skus:
+            item = configured.get(sku)
+            held = holdings.get(sku, {})
+            args += [
+                sku,
+                str(item.stock if item else 0),
+                _opt(item.per_customer_limit if item else None),
+                str(sold.get(sku, 0)),
+                str(len(held)),
+            ]
+            for customer, units in sorted(held.items()):
+                args += [customer, str(units)]
+            script_keys += [keys.stock(sku), keys.held(sku)]
+        for held_take in ledger.open:
+            script_keys.append(keys.reservation(held_take.reservation_id))
+            args += [
+                held_take.reservation_id,
+                held_take.customer_id,
+                str(_ms(held_take.expires_at)),
+                "1" if held_take.use else "0",
+                str(held_take.budget_amount),
+                str(len(held_take.units)),
+            ]
+            for sku, units in sorted(held_take.units.items()):
+                args += [sku, str(units)]
+        reply = await self._script("rebuild", script_keys, args)
+        if reply and _text(reply[0]) == "ALREADY":
+            return None
+        changes = []
+        for i in range(0, len(reply), 6):
+            sku = _text(reply[i])
+            item = configured.get(sku)
+            changes.append(
+                StockChange(
+                    sku=sku,
+                    status=LoadStatus(_text(reply[i + 1])),
+                    requested=item.stock if item else 0,
+                    initial=int(reply[i + 2]),
+                    available=int(reply[i + 3]),
+                )
+            )
+        return tuple(changes)
+
+    async def unload(self, promotion_id: str) -> None:
+        keys = self._keys.promotion(promotion_id)
+        await self._guard("unload", lambda: self._redis.hdel(keys.promotion, "loaded_at"))
+
+    async def loaded(self, promotion_ids: Iterable[str]) -> frozenset[str]:
+        ids = sorted(set(promotion_ids))
+        if not ids:
+            return frozenset()
+
+        async def fetch() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for promotion_id in ids:
+                    pipe.hexists(self._keys.promotion(promotion_id).promotion, "loaded_at")
+                return list(await pipe.execute())
+
+        flags = await self._guard("loaded", fetch)
+        return frozenset(pid for pid, flag in zip(ids, flags, strict=True) if flag)
+
+    async def inspect(self, promotion_id: str) -> CounterState:
+        keys = self._keys.promotion(promotion_id)
+        members = await self._guard("inspect", lambda: self._redis.smembers(keys.skus))
+        skus = sorted(_text(m) for m in members)
+
+        async def fetch() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(keys.promotion)
+                pipe.hgetall(keys.customer_uses)
+                pipe.zrange(keys.open, 0, -1)
+                for sku in skus:
+                    pipe.hgetall(keys.stock(sku))
+                    pipe.hgetall(keys.held(sku))
+                return list(await pipe.execute())
+
+        promotion, customer_uses, open_ids, *per_sku = await self._guard("inspect", fetch)
+        head = {_text(k): _text(v) for k, v in promotion.items()}
+        stock: dict[str, StockLevel] = {}
+        holdings: dict[str, dict[str, int]] = {}
+        for i, sku in enumerate(skus):
+            raw_stock, raw_held = per_sku[2 * i], per_sku[2 * i + 1]
+            if raw_stock:
+                stock[sku] = _level(sku, raw_stock)
+            if raw_held:
+                holdings[sku] = {_text(c): int(u) for c, u in raw_held.items()}
+        return CounterState(
+            loaded="loaded_at" in head,
+            stock=stock,
+            holdings=holdings,
+            uses=int(head.get("uses") or 0),
+            customer_uses={_text(c): int(u) for c, u in customer_uses.items()},
+            budget_spent=int(head.get("budget_spent") or 0),
+            open=frozenset(_text(m) for m in open_ids),
+        )
 
     async def read(self, promotion_id: str) -> dict[str, StockLevel]:
         keys = self._keys.promotion(promotion_id)
@@ -516,19 +656,23 @@ class RedisStock:
             skus = await self._record_skus(keys, reservation_id)
         raise RuntimeError(f"reservation {reservation_id}: its record keeps changing")
 
-    async def sweep(self, promotion_id: str, *, now: datetime, limit: int = 100) -> int:
+    async def due(self, promotion_id: str, *, now: datetime, limit: int = 100) -> list[str]:
         keys = self._keys.promotion(promotion_id)
-        now_ms = _ms(now)
-        cutoff = now_ms - self._grace_ms
+        cutoff = _ms(now) - self._grace_ms
         due = await self._guard(
-            "sweep",
+            "due",
             lambda: self._redis.zrangebyscore(keys.open, "-inf", cutoff, start=0, num=limit),
         )
+        return [_text(member) for member in due]
+
+    async def sweep(self, promotion_id: str, *, now: datetime, limit: int = 100) -> int:
+        now_ms = _ms(now)
+        cutoff = now_ms - self._grace_ms
         released = 0
-        for member in due:
+        for reservation_id in await self.due(promotion_id, now=now, limit=limit):
             answer = await self._release_slot(
                 promotion_id,
-                _text(member),
+                reservation_id,
                 skus=None,
                 reason="expired",
                 now_ms=now_ms,

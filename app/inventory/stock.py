@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from app.rules.model import FlashItem, FlashSale, Promotion, Readings
 
@@ -47,6 +47,7 @@ class LoadStatus(StrEnum):
     UNCHANGED = "unchanged"  # already at this stock
     ADJUSTED = "adjusted"  # initial moved to the new stock, available by the same delta
     CLAMPED = "clamped"  # asked for less than reserved + sold: initial = reserved + sold
+    REBUILT = "rebuilt"  # rebuilt from the ledger: initial = stock, reserved and sold as recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,104 @@ class StockReadings:
             customer_uses=dict(self.customer_uses),
             budget_spent=dict(self.budget_spent),
         )
+
+
+# ------------------------------------------------------------------ the ledger's view
+
+
+def needs_counters(promotion: Promotion) -> bool:
+    """Whether a promotion has counters in the inventory: flash-sale stock, a usage
+    limit or a budget. Only these are loaded, taken from and rebuilt."""
+    limits = promotion.limits
+    return (
+        isinstance(promotion.benefit, FlashSale)
+        or limits.max_uses is not None
+        or limits.max_uses_per_customer is not None
+        or limits.budget is not None
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HeldTake:
+    """What one reservation holds in one promotion, as the ledger records it."""
+
+    reservation_id: str
+    customer_id: str
+    expires_at: datetime
+    units: Mapping[str, int] = field(default_factory=dict)  # flash-sale units by sku
+    use: bool = False
+    budget_amount: int = 0
+
+
+Which = Literal["confirmed", "open", "all"]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerCounts:
+    """One promotion's counters as the ledger (PostgreSQL) has them: what confirmed
+    orders hold (sold) and what open reservations (pending or reserved) hold."""
+
+    promotion_id: str
+    confirmed: tuple[HeldTake, ...] = ()
+    open: tuple[HeldTake, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.confirmed and not self.open
+
+    @property
+    def skus(self) -> frozenset[str]:
+        return frozenset(sku for held in (*self.confirmed, *self.open) for sku in held.units)
+
+    def units(self, which: Which) -> dict[str, int]:
+        """Units by sku: ``confirmed`` is what is sold, ``open`` what is reserved."""
+        total: dict[str, int] = {}
+        for held in self._pick(which):
+            for sku, units in held.units.items():
+                total[sku] = total.get(sku, 0) + units
+        return total
+
+    def holdings(self, which: Which = "all") -> dict[str, dict[str, int]]:
+        """Units by sku and customer (both kinds unless ``which`` names one)."""
+        total: dict[str, dict[str, int]] = {}
+        for held in self._pick(which):
+            for sku, units in held.units.items():
+                per = total.setdefault(sku, {})
+                per[held.customer_id] = per.get(held.customer_id, 0) + units
+        return total
+
+    def uses(self, which: Which = "all") -> int:
+        return sum(1 for held in self._pick(which) if held.use)
+
+    def customer_uses(self, which: Which = "all") -> dict[str, int]:
+        total: dict[str, int] = {}
+        for held in self._pick(which):
+            if held.use:
+                total[held.customer_id] = total.get(held.customer_id, 0) + 1
+        return total
+
+    def budget_spent(self, which: Which = "all") -> int:
+        return sum(held.budget_amount for held in self._pick(which))
+
+    def _pick(self, which: Which) -> tuple[HeldTake, ...]:
+        if which == "confirmed":
+            return self.confirmed
+        if which == "open":
+            return self.open
+        return (*self.confirmed, *self.open)
+
+
+@dataclass(frozen=True, slots=True)
+class CounterState:
+    """Everything the inventory holds for one promotion (for reconciliation)."""
+
+    loaded: bool
+    stock: Mapping[str, StockLevel] = field(default_factory=dict)
+    holdings: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # sku -> customer
+    uses: int = 0
+    customer_uses: Mapping[str, int] = field(default_factory=dict)
+    budget_spent: int = 0
+    open: frozenset[str] = frozenset()  # reservations holding something here
 
 
 # -------------------------------------------------------------------------- takes
@@ -323,4 +422,40 @@ class Inventory(Protocol):
     async def sweep(self, promotion_id: str, *, now: datetime, limit: int = 100) -> int:
         """Release reservations of one promotion whose expiry passed more than the
         sweep's grace ago; returns how many it released."""
+        ...
+
+    async def due(self, promotion_id: str, *, now: datetime, limit: int = 100) -> list[str]:
+        """Reservations still holding something in one promotion whose expiry passed
+        more than the sweep's grace ago (what ``sweep`` would release)."""
+        ...
+
+    async def adjust_stock(
+        self, promotion_id: str, items: Sequence[FlashItem], *, now: datetime
+    ) -> tuple[StockChange, ...] | None:
+        """``load_stock`` for a promotion that is loaded; None (nothing written) when
+        it is not: its counters must then be rebuilt from the ledger."""
+        ...
+
+    async def rebuild(
+        self,
+        promotion_id: str,
+        items: Sequence[FlashItem],
+        ledger: LedgerCounts,
+        *,
+        now: datetime,
+    ) -> tuple[StockChange, ...] | None:
+        """Build an unloaded promotion's counters from the ledger, atomically, and
+        mark it loaded; None (nothing written) when it is loaded already."""
+        ...
+
+    async def unload(self, promotion_id: str) -> None:
+        """Remove the loaded marker: takes refuse until a rebuild (forced rebuild)."""
+        ...
+
+    async def loaded(self, promotion_ids: Iterable[str]) -> frozenset[str]:
+        """Those of ``promotion_ids`` whose counters are loaded here."""
+        ...
+
+    async def inspect(self, promotion_id: str) -> CounterState:
+        """Every counter of one promotion (reconciliation)."""
         ...

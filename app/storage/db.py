@@ -40,6 +40,8 @@ def make_engine(settings: Settings) -> AsyncEngine:
         if settings.database_schema:
             connect_args["server_settings"] = {"search_path": settings.database_schema}
         options["pool_timeout"] = timeout
+        options["pool_size"] = settings.db_pool_size
+        options["max_overflow"] = settings.db_max_overflow
     elif backend == "sqlite":
         connect_args["timeout"] = timeout  # busy timeout when another process writes
     engine = create_async_engine(url, connect_args=connect_args, **options)

@@ -2,7 +2,9 @@
 
 With ``REDIS_URL`` empty (the embedded default) each process gets its own
 fakeredis server, with Lua. Every command has a socket timeout
-(``REDIS_TIMEOUT_SECONDS``); ``ping`` adds an overall deadline.
+(``REDIS_TIMEOUT_SECONDS``); ``ping`` adds an overall deadline. The pool
+holds at most ``REDIS_MAX_CONNECTIONS``; beyond that a command waits for a
+free connection (up to the same timeout) instead of failing at once.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 import fakeredis
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from app.settings import Settings
 
@@ -19,12 +21,15 @@ def make_redis(settings: Settings) -> Redis:
     if not settings.redis_url:
         client: Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
         return client
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout_seconds,
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=settings.redis_timeout_seconds,
         health_check_interval=30,
     )
+    return Redis.from_pool(pool)
 
 
 async def ping(redis: Redis, seconds: float) -> None:

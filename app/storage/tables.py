@@ -8,7 +8,24 @@
   ``rules_version`` on a quote is ``<changed_at>Z#<version>``.
 - ``coupon_codes``: codes, normalised upper-case. ``kind`` is ``shared`` (one
   code, many customers) or ``unique`` (single-use); ``customer_id`` is the
-  owner of a claimed unique code.
+  owner of a claimed unique code; ``reservation_id`` the reservation that
+  holds (``reserved``) or used (``used``) a unique code.
+
+The reservations and the ledger (docs/reservations.md):
+
+- ``reservations``: one row per reservation, ``order_id`` (the caller's
+  idempotency key) unique. ``status`` is ``pending`` (being made: the row is
+  written before anything is taken), ``reserved``, ``confirmed``,
+  ``cancelled`` or ``expired``. ``quote`` is the priced answer (as sent);
+  ``coupon_codes`` the single-use codes it holds.
+- ``reservation_promotions``: per reservation, every promotion its price
+  applied, with what it took: the discount (``amount``), a use
+  (``use_counted``), the budget spent (``budget_amount``) and flash-sale
+  ``units`` by sku. The counters in Redis are rebuilt from these rows.
+- ``orders`` (the ledger; one per confirmed reservation) with
+  ``order_lines``, ``order_adjustments``, ``order_promotions`` and
+  ``order_coupons``: what was sold, at what price, with which promotions
+  and codes. Written in the transaction that confirms the reservation.
 """
 
 from __future__ import annotations
@@ -16,7 +33,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Integer, MetaData, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -92,3 +121,105 @@ class CouponCodeRow(Base):
     customer_id: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
     status: Mapped[str] = mapped_column(String(16))  # available | reserved | used
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    reservation_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+
+
+class ReservationRow(Base):
+    __tablename__ = "reservations"
+    __table_args__ = (Index("ix_reservations_status_expires_at", "status", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(128), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending|reserved|confirmed|cancelled|expired
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[int] = mapped_column(BigInteger)
+    quote: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    coupon_codes: Mapped[list[str]] = mapped_column(JSONDocument)
+    rules_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReservationPromotionRow(Base):
+    __tablename__ = "reservation_promotions"
+
+    reservation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("reservations.id", ondelete="CASCADE"), primary_key=True
+    )
+    promotion_id: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    use_counted: Mapped[bool] = mapped_column(Boolean)
+    budget_amount: Mapped[int] = mapped_column(BigInteger)
+    units: Mapped[dict[str, int]] = mapped_column(JSONDocument)  # flash-sale units by sku
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+
+    order_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    reservation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("reservations.id"), unique=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(128), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal: Mapped[int] = mapped_column(BigInteger)
+    discount_total: Mapped[int] = mapped_column(BigInteger)
+    shipping_fee: Mapped[int] = mapped_column(BigInteger)
+    shipping_discount: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
+    rules_version: Mapped[str] = mapped_column(String(64))
+    confirmed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OrderLineRow(Base):
+    __tablename__ = "order_lines"
+
+    order_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("orders.order_id", ondelete="CASCADE"), primary_key=True
+    )
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(128))
+    qty: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    list_total: Mapped[int] = mapped_column(BigInteger)
+    discount: Mapped[int] = mapped_column(BigInteger)
+    final_total: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderAdjustmentRow(Base):
+    __tablename__ = "order_adjustments"
+
+    order_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("orders.order_id", ondelete="CASCADE"), primary_key=True
+    )
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    promotion_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    units: Mapped[int] = mapped_column(Integer)
+    capped: Mapped[bool] = mapped_column(Boolean)
+
+
+class OrderPromotionRow(Base):
+    __tablename__ = "order_promotions"
+
+    order_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("orders.order_id", ondelete="CASCADE"), primary_key=True
+    )
+    promotion_id: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+    name: Mapped[str] = mapped_column(Text)
+    stage: Mapped[str] = mapped_column(String(16))
+    benefit_type: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    coupon_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class OrderCouponRow(Base):
+    __tablename__ = "order_coupons"
+
+    order_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("orders.order_id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    promotion_id: Mapped[str] = mapped_column(String(128))

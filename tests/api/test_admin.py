@@ -406,6 +406,7 @@ async def test_stats_are_zero_until_reservations_exist(client: httpx.AsyncClient
         "reservations": 0,
         "confirmed": 0,
         "cancelled": 0,
+        "expired": 0,
         "discount_given": 0,
         "gmv": 0,
         "claims": 0,

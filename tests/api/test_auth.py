@@ -142,3 +142,16 @@ def test_bad_configuration_exits_with_a_message() -> None:
     done = _run_app({"PRICING_API_KEYS": "nonsense"})
     assert done.returncode != 0
     assert "invalid configuration" in done.stderr
+
+
+def test_several_workers_need_a_real_redis(tmp_path: Path) -> None:
+    done = _run_app(
+        {
+            "WORKERS": "2",
+            "REDIS_URL": "",
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        }
+    )
+    assert done.returncode != 0
+    assert "REDIS_URL" in done.stderr
+    assert not (tmp_path / "x.db").exists()

@@ -29,6 +29,7 @@ async def create(body: PromotionBody, wiring: WiringDep) -> PromotionBody:
         body=body,
         repository=wiring.repository,
         rules=wiring.refresher,
+        counters=wiring.recovery,
         tz=wiring.settings.timezone,
     )
 
@@ -55,6 +56,7 @@ async def replace(
         body=body,
         repository=wiring.repository,
         rules=wiring.refresher,
+        counters=wiring.recovery,
         tz=wiring.settings.timezone,
     )
 
@@ -80,4 +82,6 @@ async def add_codes(
 
 @router.get("/{promotion_id}/stats", response_model=StatsResponse)
 async def stats(promotion_id: PromotionIdPath, wiring: WiringDep) -> StatsResponse:
-    return await admin.promotion_stats(promotion_id=promotion_id, repository=wiring.repository)
+    return await admin.promotion_stats(
+        promotion_id=promotion_id, repository=wiring.repository, ledger=wiring.ledger
+    )

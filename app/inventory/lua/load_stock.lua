@@ -22,6 +22,10 @@ ARGV[2]       n, the number of items
 ARGV[3i]      sku i
 ARGV[3i+1]    stock i: the wanted initial stock, an integer >= 0
 ARGV[3i+2]    per-customer limit i: an integer >= 0, or "" for none
+ARGV[3n+3]    optional: "1" to adjust a loaded promotion only. Without its loaded_at
+              marker (a Redis that lost its data) nothing is written and the reply
+              is {"NOT_LOADED"}: the counters must then be rebuilt from the ledger
+              (rebuild.lua), never loaded afresh, or a sale would start over.
 
 Returns a flat array, four entries per item in the order given:
   sku, status, initial, available
@@ -54,9 +58,10 @@ local n = int(ARGV[2])
 if not now or not n then
   return fail('now and n must be non-negative integers')
 end
-if #KEYS ~= 2 + n or #ARGV ~= 2 + 3 * n then
-  return fail('expected ' .. (2 + n) .. ' keys and ' .. (2 + 3 * n) .. ' arguments')
+if #KEYS ~= 2 + n or (#ARGV ~= 2 + 3 * n and #ARGV ~= 3 + 3 * n) then
+  return fail('expected ' .. (2 + n) .. ' keys and ' .. (2 + 3 * n) .. ' arguments (+1)')
 end
+local loaded_only = ARGV[3 + 3 * n] == '1'
 
 -- every check before the first write
 local seen = {}
@@ -75,6 +80,10 @@ for i = 1, n do
   if limit ~= '' and not int(limit) then
     return fail('per-customer limit of ' .. sku .. ' must be an integer >= 0 or empty')
   end
+end
+
+if loaded_only and redis.call('HEXISTS', KEYS[1], 'loaded_at') == 0 then
+  return {'NOT_LOADED'}
 end
 
 -- writes

@@ -1,0 +1,25 @@
+"""``GET /v1/flash-sales/{promotion_id}``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from app import flash_sales
+from app.api.auth import require
+from app.api.deps import WiringDep
+from app.api.schemas import FlashSaleResponse
+
+router = APIRouter(
+    prefix="/v1/flash-sales", tags=["flash sales"], dependencies=[require("checkout")]
+)
+
+
+@router.get("/{promotion_id}", response_model=FlashSaleResponse)
+async def get_one(
+    promotion_id: Annotated[str, Path(max_length=128)], wiring: WiringDep
+) -> FlashSaleResponse:
+    return await flash_sales.flash_sale(
+        promotion_id=promotion_id, rules=wiring.snapshot.rules, inventory=wiring.stock
+    )

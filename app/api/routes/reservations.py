@@ -1,0 +1,51 @@
+"""``/v1/reservations``: reserve (try), confirm, cancel, read."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from app.api.auth import require
+from app.api.deps import WiringDep
+from app.api.schemas import ReservationBody, ReservationResponse
+
+router = APIRouter(
+    prefix="/v1/reservations", tags=["reservations"], dependencies=[require("checkout")]
+)
+
+ReservationIdPath = Annotated[str, Path(alias="reservation_id", max_length=64)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReservationResponse,
+    responses={200: {"model": ReservationResponse, "description": "the order_id's reservation"}},
+)
+async def reserve(
+    body: ReservationBody, wiring: WiringDep, response: Response
+) -> ReservationResponse:
+    """Price the cart and hold what the price needs: 201 when made now, 200 with
+    the same reservation when this ``order_id`` has one already."""
+    made, created = await wiring.reservations.reserve(body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return made
+
+
+@router.get("/{reservation_id}", response_model=ReservationResponse)
+async def get_one(reservation_id: ReservationIdPath, wiring: WiringDep) -> ReservationResponse:
+    return await wiring.reservations.get(reservation_id)
+
+
+@router.post("/{reservation_id}/confirm", response_model=ReservationResponse)
+async def confirm(reservation_id: ReservationIdPath, wiring: WiringDep) -> ReservationResponse:
+    """Payment succeeded: the order goes to the ledger. Idempotent."""
+    return await wiring.reservations.confirm(reservation_id)
+
+
+@router.post("/{reservation_id}/cancel", response_model=ReservationResponse)
+async def cancel(reservation_id: ReservationIdPath, wiring: WiringDep) -> ReservationResponse:
+    """Give back everything the reservation holds. Idempotent."""
+    return await wiring.reservations.cancel(reservation_id)

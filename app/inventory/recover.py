@@ -1,0 +1,281 @@
+"""Keeping the inventory's counters in step with the promotions and the ledger.
+
+The PostgreSQL ledger is the source of truth; Redis holds the live counters
+(docs/inventory.md, *Durability*). ``Recovery``:
+
+- ``ensure(promotion)``: adjust a loaded promotion's stock (``load_stock``,
+  never resetting a sale), or, when its loaded marker is missing (a Redis
+  that came back empty, a new promotion), **rebuild** it from the ledger:
+  sold from confirmed orders, reserved from open reservations (whose records
+  come back too), uses and budget likewise, ``available = initial −
+  reserved − sold``. A promotion with nothing in the ledger rebuilds to a
+  plain first load. Start-up, admin writes and the sweeper all call this.
+- ``keep(promotions)``: ``ensure`` those whose marker is missing or whose
+  items changed since this process last ensured them (the sweeper's tick).
+- ``rebuild(promotion)``: forced: remove the marker (takes then refuse), read
+  the ledger, rebuild.
+- ``reconcile(promotion)``: every difference between Redis and the ledger.
+
+As a command (``REDIS_URL``, ``DATABASE_URL``, ``DATABASE_SCHEMA`` and
+``REDIS_PREFIX`` as for the service)::
+
+    python -m app.inventory.recover rebuild   [PROMOTION_ID ...]
+    python -m app.inventory.recover reconcile [PROMOTION_ID ...]
+
+``rebuild`` rebuilds every promotion with counters (or those named);
+``reconcile`` prints every difference and exits 1 when there is any, 0 when
+Redis and the ledger agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from app.inventory.stock import (
+    CounterState,
+    Inventory,
+    LedgerCounts,
+    StockChange,
+    needs_counters,
+)
+from app.rules.model import FlashItem, FlashSale, Promotion
+
+log = logging.getLogger(__name__)
+
+
+class LedgerReader(Protocol):
+    async def ledger_counts(self, promotion_id: str) -> LedgerCounts: ...
+
+
+def flash_items(promotion: Promotion) -> tuple[FlashItem, ...]:
+    return promotion.benefit.items if isinstance(promotion.benefit, FlashSale) else ()
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One way Redis and the ledger disagree about a promotion."""
+
+    promotion_id: str
+    kind: str
+    redis: int | None = None
+    ledger: int | None = None
+    sku: str | None = None
+    customer: str | None = None
+    reservation: str | None = None
+
+    def __str__(self) -> str:
+        where = " ".join(
+            f"{name} {value}"
+            for name, value in (
+                ("sku", self.sku),
+                ("customer", self.customer),
+                ("reservation", self.reservation),
+            )
+            if value is not None
+        )
+        values = (
+            ""
+            if self.redis is None and self.ledger is None
+            else (f": redis {self.redis}, ledger {self.ledger}")
+        )
+        return f"{self.promotion_id} {self.kind}{' ' + where if where else ''}{values}"
+
+
+class Recovery:
+    def __init__(self, inventory: Inventory, ledger: LedgerReader) -> None:
+        self._inventory = inventory
+        self._ledger = ledger
+        self._seen: dict[str, tuple[FlashItem, ...]] = {}  # items this process ensured
+
+    async def ensure(self, promotion: Promotion, *, now: datetime) -> str:
+        """``adjusted`` (was loaded) or ``rebuilt`` (from the ledger)."""
+        items = flash_items(promotion)
+        outcome = "adjusted"
+        if await self._inventory.adjust_stock(promotion.id, items, now=now) is None:
+            counts = await self._ledger.ledger_counts(promotion.id)
+            built = await self._inventory.rebuild(promotion.id, items, counts, now=now)
+            if built is None:  # another instance rebuilt it in between
+                await self._inventory.adjust_stock(promotion.id, items, now=now)
+            else:
+                outcome = "rebuilt"
+                if not counts.is_empty:
+                    log.warning(
+                        "counters of %s rebuilt from the ledger: %d confirmed, %d open",
+                        promotion.id,
+                        len(counts.confirmed),
+                        len(counts.open),
+                    )
+        self._seen[promotion.id] = items
+        return outcome
+
+    async def keep(self, promotions: Iterable[Promotion], *, now: datetime) -> int:
+        """Ensure every promotion with counters that is not loaded here, or whose
+        items changed since this process ensured it; how many were ensured."""
+        wanted = [p for p in promotions if needs_counters(p)]
+        if not wanted:
+            return 0
+        loaded = await self._inventory.loaded(p.id for p in wanted)
+        done = 0
+        for promotion in wanted:
+            if promotion.id in loaded and self._seen.get(promotion.id) == flash_items(promotion):
+                continue
+            await self.ensure(promotion, now=now)
+            done += 1
+        return done
+
+    async def rebuild(self, promotion: Promotion, *, now: datetime) -> tuple[StockChange, ...]:
+        """Rebuild from the ledger even when loaded (takes refuse meanwhile)."""
+        items = flash_items(promotion)
+        await self._inventory.unload(promotion.id)
+        counts = await self._ledger.ledger_counts(promotion.id)
+        changes = await self._inventory.rebuild(promotion.id, items, counts, now=now)
+        if changes is None:  # another instance rebuilt it after the unload: as good
+            changes = await self._inventory.adjust_stock(promotion.id, items, now=now) or ()
+        self._seen[promotion.id] = items
+        return changes
+
+    async def reconcile(self, promotion: Promotion) -> list[Difference]:
+        counts = await self._ledger.ledger_counts(promotion.id)
+        state = await self._inventory.inspect(promotion.id)
+        return differences(promotion.id, flash_items(promotion), counts, state)
+
+
+def differences(
+    promotion_id: str,
+    items: Sequence[FlashItem],
+    ledger: LedgerCounts,
+    state: CounterState,
+) -> list[Difference]:
+    """Every disagreement between the counters (``state``) and the ledger."""
+
+    def diff(kind: str, redis: int | None = None, want: int | None = None, **where: str) -> None:
+        found.append(Difference(promotion_id, kind, redis, want, **where))
+
+    found: list[Difference] = []
+    if not state.loaded:
+        diff("not_loaded")
+        return found
+    configured = {item.sku: item for item in items}
+    sold, reserved = ledger.units("confirmed"), ledger.units("open")
+    for sku in sorted(set(configured) | ledger.skus | set(state.stock)):
+        level = state.stock.get(sku)
+        if level is None:
+            diff("stock_missing", sku=sku)
+            continue
+        total = level.available + level.reserved + level.sold
+        if total != level.initial:
+            diff("available+reserved+sold!=initial", total, level.initial, sku=sku)
+        if level.available < 0:
+            diff("negative_available", level.available, 0, sku=sku)
+        if level.sold != sold.get(sku, 0):
+            diff("sold", level.sold, sold.get(sku, 0), sku=sku)
+        if level.reserved != reserved.get(sku, 0):
+            diff("reserved", level.reserved, reserved.get(sku, 0), sku=sku)
+        if sku in configured and level.initial < configured[sku].stock:
+            diff("initial_below_stock", level.initial, configured[sku].stock, sku=sku)
+    holdings = ledger.holdings()
+    for sku in sorted(set(holdings) | set(state.holdings)):
+        want, have = holdings.get(sku, {}), state.holdings.get(sku, {})
+        for customer in sorted(set(want) | set(have)):
+            if want.get(customer, 0) != have.get(customer, 0):
+                diff("holding", have.get(customer, 0), want.get(customer, 0), sku=sku,
+                     customer=customer)  # fmt: skip
+    if state.uses != ledger.uses():
+        diff("uses", state.uses, ledger.uses())
+    want_uses = ledger.customer_uses()
+    for customer in sorted(set(want_uses) | set(state.customer_uses)):
+        if want_uses.get(customer, 0) != state.customer_uses.get(customer, 0):
+            diff("customer_uses", state.customer_uses.get(customer, 0),
+                 want_uses.get(customer, 0), customer=customer)  # fmt: skip
+    if state.budget_spent != ledger.budget_spent():
+        diff("budget_spent", state.budget_spent, ledger.budget_spent())
+    open_ids = {held.reservation_id for held in ledger.open}
+    for rid in sorted(state.open - open_ids):
+        diff("taken_in_redis_not_open_in_ledger", reservation=rid)
+    for rid in sorted(open_ids - state.open):
+        diff("open_in_ledger_not_taken_in_redis", reservation=rid)
+    return found
+
+
+# ------------------------------------------------------------------------ command
+
+
+def _say(text: str, *, error: bool = False) -> None:
+    stream = sys.stderr if error else sys.stdout
+    stream.write(text + "\n")
+
+
+async def _run(command: str, only: Sequence[str]) -> int:
+    from app.inventory.redis_stock import RedisStock
+    from app.settings import get_settings
+    from app.snapshot import Snapshot
+    from app.storage import db
+    from app.storage.ledger import SqlReservationRepository
+    from app.storage.redis_client import make_redis
+    from app.storage.repository import SqlPromotionRepository
+
+    settings = get_settings()
+    if not settings.redis_url:
+        _say(
+            "REDIS_URL is not set: the embedded Redis lives inside the service process, "
+            "which rebuilds it from the ledger at every start",
+            error=True,
+        )
+        return 2
+    engine = db.make_engine(settings)
+    redis = make_redis(settings)
+    try:
+        repository = SqlPromotionRepository(engine, timeout=settings.db_timeout_seconds)
+        snapshot = Snapshot(repository, default_timezone=settings.timezone)
+        await snapshot.reload()
+        promotions = [
+            p for p in snapshot.rules.promotions if needs_counters(p) and (not only or p.id in only)
+        ]
+        missing = sorted(set(only) - {p.id for p in promotions})
+        for promotion_id in missing:
+            _say(f"{promotion_id}: no such promotion with counters", error=True)
+        stock = RedisStock(
+            redis, prefix=settings.redis_prefix, timeout=settings.redis_timeout_seconds
+        )
+        ledger = SqlReservationRepository(engine, timeout=settings.db_timeout_seconds)
+        recovery = Recovery(stock, ledger)
+        if command == "rebuild":
+            for promotion in promotions:
+                changes = await recovery.rebuild(promotion, now=datetime.now(UTC))
+                skus = ", ".join(
+                    f"{c.sku} {c.status} initial {c.initial} available {c.available}"
+                    for c in changes
+                )
+                _say(f"{promotion.id}: rebuilt{': ' + skus if skus else ''}")
+            return 1 if missing else 0
+        found = [d for promotion in promotions for d in await recovery.reconcile(promotion)]
+        for difference in found:
+            _say(str(difference))
+        _say(f"{len(promotions)} promotions checked, {len(found)} differences")
+        return 1 if found or missing else 0
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m app.inventory.recover",
+        description="Rebuild the Redis counters from the ledger, or compare the two.",
+    )
+    parser.add_argument("command", choices=("rebuild", "reconcile"))
+    parser.add_argument("promotion_ids", nargs="*", metavar="PROMOTION_ID")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return asyncio.run(_run(args.command, args.promotion_ids))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,483 @@
+"""Reservations (try / confirm / cancel): hold what a price needs, then sell it or give it back.
+
+``Reservations.reserve`` prices the cart with live readings, writes a
+``pending`` row (the ``order_id`` is unique: that row is the idempotency
+key), takes the flash-sale units, uses and budget in Redis
+(``Inventory.take``, all or nothing), then in one transaction holds the
+single-use coupon codes and turns the row ``reserved``. Every way out after
+the take gives back what was taken. ``confirm`` moves the Redis holdings to
+sold, then writes the order to the ledger in one transaction; ``cancel``
+and expiry give everything back. docs/reservations.md records the life
+cycle, the failure paths and why they cannot oversell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from app.api.schemas import (
+    QuoteResponse,
+    ReservationBody,
+    ReservationResponse,
+)
+from app.errors import (
+    Conflict,
+    LimitReached,
+    NotFound,
+    PriceChanged,
+    PricingError,
+    ReservationExpired,
+    SoldOut,
+    Unavailable,
+)
+from app.inventory.readings import CounterReader
+from app.inventory.stock import (
+    ConfirmCode,
+    Inventory,
+    PromotionTake,
+    ReleaseCode,
+    TakeCode,
+    TakeResult,
+)
+from app.quoting import Priced, Pricer, price
+from app.rules.model import FlashSale, Quote
+from app.rules.ruleset import RuleSet
+from app.storage.ledger import (
+    Marked,
+    NewOrder,
+    NewReservation,
+    OrderAdjustment,
+    OrderCoupon,
+    OrderLine,
+    OrderPromotion,
+    ReservationRepository,
+    ReservedPromotion,
+    Settlement,
+    Status,
+    StoredReservation,
+)
+from app.storage.repository import PromotionRepository
+
+log = logging.getLogger(__name__)
+
+_ATTEMPTS = 3  # a twin's row vanishing (its take failed) sends us round again, at most this often
+_POLL_SECONDS = 0.02
+
+
+class RulesSource(Protocol):
+    @property
+    def rules(self) -> RuleSet: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Reservations:
+    """The reservation service. One per process, made by ``lifespan``."""
+
+    def __init__(
+        self,
+        *,
+        rules: RulesSource,
+        repository: PromotionRepository,
+        ledger: ReservationRepository,
+        inventory: Inventory,
+        counters: CounterReader,
+        pricer: Pricer,
+        ttl: timedelta,
+        wait_seconds: float,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._rules = rules
+        self._repository = repository
+        self._ledger = ledger
+        self._inventory = inventory
+        self._counters = counters
+        self._pricer = pricer
+        self._ttl = ttl
+        self._wait_seconds = wait_seconds
+        self._clock = clock
+
+    # ---------------------------------------------------------------- reserve
+
+    async def reserve(self, body: ReservationBody) -> tuple[ReservationResponse, bool]:
+        """The reservation for ``body.order_id``, and whether this call made it."""
+        for _ in range(_ATTEMPTS):
+            try:
+                made = await self._attempt(body)
+            except PricingError:
+                # whatever the body, an order_id that has a reservation gets it
+                existing = await self._existing(body.order_id)
+                if existing is None:
+                    raise
+                return _response(existing), False
+            if made is not None:
+                return _response(made), True
+            existing = await self._existing(body.order_id)
+            if existing is not None:
+                return _response(existing), False
+        raise Unavailable("another request for this order_id keeps failing; retry")
+
+    async def _existing(self, order_id: str) -> StoredReservation | None:
+        """The order's reservation once it has settled (a twin request may still be
+        making it); None when there is none, or the twin's attempt failed."""
+        found = await self._ledger.by_order(order_id)
+        deadline = time.monotonic() + self._wait_seconds
+        while found is not None and found.status is Status.PENDING:
+            if time.monotonic() > deadline:
+                raise Unavailable("a reservation for this order_id is still being made; retry")
+            await asyncio.sleep(_POLL_SECONDS)
+            found = await self._ledger.get(found.id)
+        return found
+
+    async def _price(self, body: ReservationBody, now: datetime) -> Priced:
+        # a reservation holds today's price: the request's ``at`` does not apply
+        return await price(
+            body=body.model_copy(update={"at": None}),
+            rules=self._rules.rules,
+            repository=self._repository,
+            counters=self._counters,
+            pricer=self._pricer,
+            now=now,
+        )
+
+    async def _attempt(self, body: ReservationBody) -> StoredReservation | None:
+        now = self._clock()
+        priced = await self._price(body, now)
+        answer = QuoteResponse.from_quote(priced.quote)
+        if priced.quote.degraded:
+            raise Unavailable(
+                "stock and usage counters cannot be read (Redis): nothing was reserved"
+            )
+        if body.expected_total is not None and priced.quote.total != body.expected_total:
+            raise PriceChanged(
+                f"the total is {priced.quote.total}, not the expected {body.expected_total}; "
+                "nothing was reserved",
+                extra={"quote": answer.model_dump(mode="json")},
+            )
+        customer_id = body.customer.id
+        assert customer_id is not None  # ReservationBody requires it
+        takes, promotions = plan(priced.quote)
+        new = NewReservation(
+            id=f"r-{uuid.uuid4().hex}",
+            order_id=body.order_id,
+            customer_id=customer_id,
+            expires_at=now + self._ttl,
+            created_at=now,
+            currency=priced.quote.currency,
+            total=priced.quote.total,
+            quote=answer.model_dump(mode="json"),
+            rules_version=priced.quote.rules_version,
+            promotions=promotions,
+            coupon_codes=single_use_codes(priced),
+        )
+        if not await self._ledger.add_pending(new):
+            return None  # a twin wrote its row first: answer with that one
+        if takes:
+            try:
+                taken = await self._inventory.take(
+                    new.id, customer_id=customer_id, takes=takes, now=now, expires_at=new.expires_at
+                )
+            except Unavailable:
+                # the take gave back what it could; the rest expires in Redis
+                await self._forget(new.id)
+                raise
+            if not taken.ok:
+                await self._forget(new.id)
+                raise await self._refusal(taken, body)
+        try:
+            marked = await self._ledger.mark_reserved(
+                new.id, customer_id=customer_id, codes=new.coupon_codes, now=now
+            )
+        except Unavailable:
+            await self._give_back(new, now)
+            raise
+        if marked is Marked.CODE_TAKEN:
+            await self._give_back(new, now)
+            raise Conflict(
+                "a single-use coupon code in this cart is held by another order; "
+                "nothing was reserved"
+            )
+        if marked is Marked.GONE:  # past its expiry before it was written: the sweeper had it
+            await self._release(new.id, new.taken_from, now, reason="expired")
+            raise Unavailable("the reservation could not be completed in time; retry")
+        return _stored(new, Status.RESERVED, updated_at=now)
+
+    async def _refusal(self, taken: TakeResult, body: ReservationBody) -> PricingError:
+        extra: dict[str, Any] = {}
+        try:
+            fresh = await self._price(body, self._clock())
+            extra["quote"] = QuoteResponse.from_quote(fresh.quote).model_dump(mode="json")
+        except PricingError:
+            pass
+        where = taken.promotion_id
+        if taken.code is TakeCode.SOLD_OUT:
+            return SoldOut(
+                f"{taken.detail} of flash sale {where}: only {taken.value} left", extra=extra
+            )
+        if taken.code is TakeCode.LIMIT_REACHED:
+            return LimitReached(
+                f"{taken.detail} of flash sale {where}: this customer may take {taken.value} more",
+                extra=extra,
+            )
+        if taken.code is TakeCode.USAGE_LIMIT:
+            return LimitReached(f"promotion {where} reached its {taken.detail}", extra=extra)
+        if taken.code is TakeCode.BUDGET_EXHAUSTED:
+            return LimitReached(
+                f"promotion {where} has {taken.value} of its budget left", extra=extra
+            )
+        if taken.code is TakeCode.NOT_ACTIVE:
+            return PriceChanged(f"promotion {where} has {taken.detail}", extra=extra)
+        # NOT_LOADED (counters being rebuilt) or RELEASED (this attempt was swept)
+        return Unavailable(f"the counters of promotion {where} are not ready; retry")
+
+    async def _forget(self, reservation_id: str) -> None:
+        """Delete a pending row whose take failed, so the order_id may try again."""
+        try:
+            await self._ledger.forget(reservation_id)
+        except Unavailable:
+            log.warning("pending reservation %s left for the sweeper", reservation_id)
+
+    async def _give_back(self, new: NewReservation, now: datetime) -> None:
+        """Undo a take whose reservation cannot be completed. If Redis does not
+        answer, the pending row stays: the sweeper releases it once expired."""
+        try:
+            await self._release(new.id, new.taken_from, now, reason="compensated")
+        except Unavailable:
+            log.warning("reservation %s not given back now; the sweeper will", new.id)
+            return
+        await self._forget(new.id)
+
+    async def _release(
+        self, reservation_id: str, promotion_ids: Sequence[str], now: datetime, *, reason: str
+    ) -> ReleaseCode:
+        if not promotion_ids:
+            return ReleaseCode.RELEASED
+        released = await self._inventory.release(
+            reservation_id, promotion_ids=promotion_ids, now=now, reason=reason
+        )
+        if released.code is ReleaseCode.PARTIAL:
+            log.error("reservation %s: slots disagree on release: %s", reservation_id,
+                      released.slots)  # fmt: skip
+        return released.code
+
+    # ---------------------------------------------------------------- the rest
+
+    async def get(self, reservation_id: str) -> ReservationResponse:
+        return _response(await self._get(reservation_id))
+
+    async def _get(self, reservation_id: str) -> StoredReservation:
+        found = await self._ledger.get(reservation_id)
+        if found is None:
+            raise NotFound(f"no reservation {reservation_id!r}")
+        return found
+
+    async def confirm(self, reservation_id: str) -> ReservationResponse:
+        found = await self._get(reservation_id)
+        if found.status is Status.CONFIRMED:
+            return _response(found)
+        if found.status in (Status.CANCELLED, Status.EXPIRED):
+            raise ReservationExpired(f"reservation {reservation_id} is {found.status}")
+        if found.status is Status.PENDING:
+            raise Conflict(f"reservation {reservation_id} is still being made")
+        now = self._clock()
+        if now >= found.expires_at:
+            return await self._confirm_late(found, now)
+        if found.taken_from:
+            done = await self._inventory.confirm(
+                reservation_id, promotion_ids=found.taken_from, now=now
+            )
+            if done.code in (ConfirmCode.EXPIRED, ConfirmCode.RELEASED):
+                return await self._confirm_late(found, now)
+            if done.code is ConfirmCode.NOT_FOUND:
+                raise Unavailable("the stock counters are being rebuilt; retry")
+            if done.code is ConfirmCode.PARTIAL:
+                log.error("reservation %s: slots disagree on confirm: %s", reservation_id,
+                          done.slots)  # fmt: skip
+                raise ReservationExpired(f"reservation {reservation_id} expired in part")
+        await self._ledger.confirm(reservation_id, order_of(found), now=now)
+        settled = await self._get(reservation_id)
+        if settled.status is not Status.CONFIRMED:
+            raise ReservationExpired(f"reservation {reservation_id} is {settled.status}")
+        return _response(settled)
+
+    async def _confirm_late(self, found: StoredReservation, now: datetime) -> ReservationResponse:
+        """Past its expiry (or given back in Redis): expire it, unless its
+        confirmation had reached Redis before, in which case record that."""
+        decided = await self.settle_expired(found, now=now)
+        if decided is None:
+            raise Unavailable("the stock counters did not answer; retry")
+        if decided.status is Status.CONFIRMED and decided.order is not None:
+            await self._ledger.confirm(found.id, decided.order, now=now)
+        else:
+            await self._ledger.close(found.id, Status.EXPIRED, now=now)
+        settled = await self._get(found.id)
+        if settled.status is Status.CONFIRMED:
+            return _response(settled)
+        raise ReservationExpired(f"reservation {found.id} is {settled.status}")
+
+    async def cancel(self, reservation_id: str) -> ReservationResponse:
+        found = await self._get(reservation_id)
+        if found.status is Status.CONFIRMED:
+            raise Conflict(f"reservation {reservation_id} is confirmed; it cannot be cancelled")
+        if found.status in (Status.CANCELLED, Status.EXPIRED):
+            return _response(found)
+        if found.status is Status.PENDING:
+            raise Conflict(f"reservation {reservation_id} is still being made")
+        now = self._clock()
+        released = await self._release(found.id, found.taken_from, now, reason="cancelled")
+        if released is not ReleaseCode.RELEASED:  # confirmed in Redis: a confirm is finishing
+            raise Conflict(f"reservation {reservation_id} is confirmed; it cannot be cancelled")
+        await self._ledger.close(found.id, Status.CANCELLED, now=now)
+        settled = await self._get(found.id)
+        if settled.status is Status.CONFIRMED:
+            raise Conflict(f"reservation {reservation_id} is confirmed; it cannot be cancelled")
+        return _response(settled)
+
+    async def settle_expired(self, found: StoredReservation, *, now: datetime) -> Settlement | None:
+        """What becomes of a reservation past its expiry: give back what it took
+        (``expired``), or, when Redis says it was confirmed, ``confirmed`` with its
+        order. None when Redis does not answer (the next sweep tries again)."""
+        try:
+            released = await self._release(found.id, found.taken_from, now, reason="expired")
+        except Unavailable:
+            log.warning("reservation %s: Redis did not answer; expiring later", found.id)
+            return None
+        if released is ReleaseCode.RELEASED:
+            return Settlement(Status.EXPIRED)
+        if released is ReleaseCode.CONFIRMED:
+            return Settlement(Status.CONFIRMED, order_of(found))
+        return None
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def plan(quote: Quote) -> tuple[list[PromotionTake], tuple[ReservedPromotion, ...]]:
+    """What a priced cart takes, per promotion it applied: flash-sale units per
+    sku (the units of the flash sale's line adjustments), a use where the
+    promotion has a usage limit, its discount where it has a budget."""
+    flash = {a.promotion.id for a in quote.applied if isinstance(a.promotion.benefit, FlashSale)}
+    units: dict[str, dict[str, int]] = {}
+    for line in quote.lines:
+        for adjustment in line.adjustments:
+            if adjustment.promotion_id in flash and adjustment.units > 0:
+                per_sku = units.setdefault(adjustment.promotion_id, {})
+                per_sku[line.line.sku] = per_sku.get(line.line.sku, 0) + adjustment.units
+    takes: list[PromotionTake] = []
+    recorded: list[ReservedPromotion] = []
+    for applied in quote.applied:
+        take = PromotionTake.for_promotion(
+            applied.promotion, units=units.get(applied.promotion.id), discount=applied.amount
+        )
+        record = ReservedPromotion(
+            promotion_id=applied.promotion.id,
+            amount=applied.amount,
+            use=take.use,
+            budget_amount=take.budget_amount,
+            units={f.sku: f.units for f in take.flash},
+        )
+        recorded.append(record)
+        if record.takes:
+            takes.append(take)
+    return takes, tuple(recorded)
+
+
+def single_use_codes(priced: Priced) -> tuple[str, ...]:
+    """The single-use codes the price applied: the reservation holds them."""
+    return tuple(
+        applied.coupon_code
+        for applied in priced.quote.applied
+        if applied.coupon_code is not None
+        and (stored := priced.codes.get(applied.coupon_code)) is not None
+        and stored.kind == "unique"
+    )
+
+
+def order_of(found: StoredReservation) -> NewOrder:
+    """The ledger's record of a reservation's order, from the quote it holds."""
+    quote = QuoteResponse.model_validate(found.quote)
+    return NewOrder(
+        subtotal=quote.subtotal,
+        discount_total=quote.discount_total,
+        shipping_fee=quote.shipping_fee,
+        shipping_discount=quote.shipping_discount,
+        total=quote.total,
+        lines=tuple(
+            OrderLine(
+                line_id=line.line_id,
+                sku=line.sku,
+                qty=line.qty,
+                unit_price=line.unit_price,
+                list_total=line.list_total,
+                discount=line.discount,
+                final_total=line.final_total,
+            )
+            for line in quote.lines
+        ),
+        adjustments=tuple(
+            OrderAdjustment(
+                line_id=line.line_id,
+                promotion_id=adj.promotion_id,
+                amount=adj.amount,
+                units=adj.units,
+                capped=adj.capped is not None,
+            )
+            for line in quote.lines
+            for adj in line.adjustments
+        ),
+        promotions=tuple(
+            OrderPromotion(
+                promotion_id=a.promotion_id,
+                name=a.name,
+                stage=a.stage,
+                benefit_type=a.benefit_type,
+                amount=a.amount,
+                coupon_code=a.coupon_code,
+            )
+            for a in quote.applied
+        ),
+        coupons=tuple(
+            OrderCoupon(code=a.coupon_code, promotion_id=a.promotion_id)
+            for a in quote.applied
+            if a.coupon_code is not None
+        ),
+    )
+
+
+def _stored(new: NewReservation, status: Status, *, updated_at: datetime) -> StoredReservation:
+    return StoredReservation(
+        id=new.id,
+        order_id=new.order_id,
+        customer_id=new.customer_id,
+        status=status,
+        expires_at=new.expires_at,
+        created_at=new.created_at,
+        updated_at=updated_at,
+        currency=new.currency,
+        total=new.total,
+        quote=new.quote,
+        rules_version=new.rules_version,
+        promotions=new.promotions,
+        coupon_codes=new.coupon_codes,
+    )
+
+
+def _response(found: StoredReservation) -> ReservationResponse:
+    return ReservationResponse(
+        reservation_id=found.id,
+        order_id=found.order_id,
+        status=found.status.value,
+        customer_id=found.customer_id,
+        expires_at=found.expires_at,
+        created_at=found.created_at,
+        updated_at=found.updated_at,
+        quote=QuoteResponse.model_validate(found.quote),
+    )

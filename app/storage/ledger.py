@@ -1,0 +1,596 @@
+"""The reservation repository and the order ledger: the only code that queries
+``reservations``, ``reservation_promotions`` and the ``order*`` tables.
+
+``ReservationRepository`` is the interface the services use;
+``SqlReservationRepository`` implements it for PostgreSQL and SQLite. Every
+state change is one conditional UPDATE (``WHERE status = ...``) in one
+transaction together with everything that goes with it (the coupon codes it
+holds; on confirmation, the order and its lines), so two instances, or a
+request and the sweeper, racing over one reservation cannot both win.
+docs/reservations.md has the life cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.inventory.stock import HeldTake, LedgerCounts
+from app.storage.repository import SqlStore
+from app.storage.tables import (
+    CouponCodeRow,
+    OrderAdjustmentRow,
+    OrderCouponRow,
+    OrderLineRow,
+    OrderPromotionRow,
+    OrderRow,
+    ReservationPromotionRow,
+    ReservationRow,
+)
+
+# ----------------------------------------------------------------------- records
+
+
+class Status(StrEnum):
+    PENDING = "pending"  # the row is written, the take is under way
+    RESERVED = "reserved"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+OPEN = (Status.PENDING, Status.RESERVED)  # holding (or about to hold) what they took
+HELD = (Status.PENDING, Status.RESERVED, Status.CONFIRMED)  # counted in the counters
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedPromotion:
+    """A promotion a reservation's price applied, and what it took from its counters."""
+
+    promotion_id: str
+    amount: int  # the discount it gave this order
+    use: bool = False  # one use counted (max_uses, max_uses_per_customer)
+    budget_amount: int = 0  # spent from limits.budget
+    units: Mapping[str, int] = field(default_factory=dict)  # flash-sale units by sku
+
+    @property
+    def takes(self) -> bool:
+        return self.use or self.budget_amount > 0 or any(u > 0 for u in self.units.values())
+
+
+@dataclass(frozen=True, slots=True)
+class NewReservation:
+    id: str
+    order_id: str
+    customer_id: str
+    expires_at: datetime
+    created_at: datetime
+    currency: str
+    total: int
+    quote: Mapping[str, Any]  # the quote as answered
+    rules_version: str
+    promotions: tuple[ReservedPromotion, ...] = ()
+    coupon_codes: tuple[str, ...] = ()  # single-use codes to hold
+
+    @property
+    def taken_from(self) -> tuple[str, ...]:
+        """The promotions whose counters this reservation takes from."""
+        return _taken_from(self.promotions)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReservation:
+    id: str
+    order_id: str
+    customer_id: str
+    status: Status
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    currency: str
+    total: int
+    quote: Mapping[str, Any]
+    rules_version: str
+    promotions: tuple[ReservedPromotion, ...] = ()
+    coupon_codes: tuple[str, ...] = ()
+
+    @property
+    def taken_from(self) -> tuple[str, ...]:
+        """The promotions whose counters this reservation took from."""
+        return _taken_from(self.promotions)
+
+
+def _taken_from(promotions: Sequence[ReservedPromotion]) -> tuple[str, ...]:
+    return tuple(p.promotion_id for p in promotions if p.takes)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    line_id: str
+    sku: str
+    qty: int
+    unit_price: int
+    list_total: int
+    discount: int
+    final_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAdjustment:
+    line_id: str
+    promotion_id: str
+    amount: int
+    units: int
+    capped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPromotion:
+    promotion_id: str
+    name: str
+    stage: str
+    benefit_type: str
+    amount: int
+    coupon_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCoupon:
+    code: str
+    promotion_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """What the ledger records of a confirmed reservation."""
+
+    subtotal: int
+    discount_total: int
+    shipping_fee: int
+    shipping_discount: int
+    total: int
+    lines: tuple[OrderLine, ...] = ()
+    adjustments: tuple[OrderAdjustment, ...] = ()
+    promotions: tuple[OrderPromotion, ...] = ()
+    coupons: tuple[OrderCoupon, ...] = ()  # codes applied
+
+
+class Marked(StrEnum):
+    """The outcome of turning a pending reservation into a reserved one."""
+
+    RESERVED = "reserved"
+    CODE_TAKEN = "code_taken"  # a single-use code is no longer available: nothing written
+    GONE = "gone"  # the row is no longer pending (the sweeper expired it): nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What the sweeper decided for one expired reservation: ``expired``, or
+    ``confirmed`` with its order (its confirmation had reached the inventory)."""
+
+    status: Status
+    order: NewOrder | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationStats:
+    reservations: int = 0  # made (not pending)
+    confirmed: int = 0
+    cancelled: int = 0
+    expired: int = 0
+    discount_given: int = 0  # by confirmed orders
+    gmv: int = 0  # totals of confirmed orders
+    budget_spent: int = 0  # by reserved and confirmed ones
+
+
+# --------------------------------------------------------------------- interface
+
+
+class ReservationRepository(Protocol):
+    async def add_pending(self, new: NewReservation) -> bool:
+        """Write a pending reservation; False (nothing written) when its order_id exists."""
+
+    async def get(self, reservation_id: str) -> StoredReservation | None: ...
+
+    async def by_order(self, order_id: str) -> StoredReservation | None: ...
+
+    async def forget(self, reservation_id: str) -> None:
+        """Delete a reservation that is still pending (its take failed)."""
+
+    async def mark_reserved(
+        self, reservation_id: str, *, customer_id: str, codes: Sequence[str], now: datetime
+    ) -> Marked:
+        """pending → reserved, and its single-use ``codes`` available → reserved
+        (those of no owner or of ``customer_id``), all or nothing."""
+
+    async def confirm(self, reservation_id: str, order: NewOrder, *, now: datetime) -> bool:
+        """reserved → confirmed with its order in the ledger and its codes used;
+        False (nothing written) when it was not reserved."""
+
+    async def close(self, reservation_id: str, status: Status, *, now: datetime) -> bool:
+        """pending/reserved → ``status`` (cancelled or expired), codes back to
+        available; False (nothing written) when it was neither."""
+
+    async def sweep_expired(
+        self,
+        *,
+        now: datetime,
+        pending_before: datetime,
+        limit: int,
+        settle: Callable[[StoredReservation], Awaitable[Settlement | None]],
+        within: float,
+    ) -> int:
+        """Reserved reservations past ``expires_at`` (pending ones past
+        ``pending_before``), up to ``limit``: ``settle`` each, apply what it
+        decided; rows another sweeper holds are skipped; all within ``within``
+        seconds. Returns how many moved."""
+
+    async def ledger_counts(self, promotion_id: str) -> LedgerCounts: ...
+
+    async def states(self, reservation_ids: Sequence[str]) -> dict[str, tuple[Status, datetime]]:
+        """Status and expiry of those of ``reservation_ids`` that exist."""
+
+    async def stats(self, promotion_id: str) -> ReservationStats: ...
+
+
+# ------------------------------------------------------------------ SQLAlchemy
+
+
+class SqlReservationRepository(SqlStore):
+    async def add_pending(self, new: NewReservation) -> bool:
+        row = {
+            "id": new.id,
+            "order_id": new.order_id,
+            "customer_id": new.customer_id,
+            "status": Status.PENDING.value,
+            "expires_at": new.expires_at,
+            "currency": new.currency,
+            "total": new.total,
+            "quote": dict(new.quote),
+            "coupon_codes": list(new.coupon_codes),
+            "rules_version": new.rules_version,
+            "created_at": new.created_at,
+            "updated_at": new.created_at,
+        }
+        promotions = [
+            {
+                "reservation_id": new.id,
+                "promotion_id": p.promotion_id,
+                "amount": p.amount,
+                "use_counted": p.use,
+                "budget_amount": p.budget_amount,
+                "units": dict(p.units),
+            }
+            for p in new.promotions
+        ]
+        try:
+            async with self._transaction("add reservation") as session:
+                await session.execute(insert(ReservationRow), [row])
+                await _insert(session, ReservationPromotionRow, promotions)
+        except sa_exc.IntegrityError:
+            return False
+        return True
+
+    async def get(self, reservation_id: str) -> StoredReservation | None:
+        async with self._transaction("get reservation") as session:
+            return await _load(session, ReservationRow.id == reservation_id)
+
+    async def by_order(self, order_id: str) -> StoredReservation | None:
+        async with self._transaction("get reservation by order") as session:
+            return await _load(session, ReservationRow.order_id == order_id)
+
+    async def forget(self, reservation_id: str) -> None:
+        async with self._transaction("forget reservation") as session:
+            await session.execute(
+                delete(ReservationRow)
+                .where(ReservationRow.id == reservation_id)
+                .where(ReservationRow.status == Status.PENDING.value)
+            )
+
+    async def mark_reserved(
+        self, reservation_id: str, *, customer_id: str, codes: Sequence[str], now: datetime
+    ) -> Marked:
+        try:
+            async with self._transaction("reserve") as session:
+                if not await _move(
+                    session, reservation_id, (Status.PENDING,), Status.RESERVED, now
+                ):
+                    return Marked.GONE
+                if codes:
+                    result = await session.execute(
+                        update(CouponCodeRow)
+                        .where(CouponCodeRow.code.in_(list(codes)))
+                        .where(CouponCodeRow.kind == "unique")
+                        .where(CouponCodeRow.status == "available")
+                        .where(
+                            or_(
+                                CouponCodeRow.customer_id.is_(None),
+                                CouponCodeRow.customer_id == customer_id,
+                            )
+                        )
+                        .values(status="reserved", reservation_id=reservation_id)
+                    )
+                    if _count(result) != len(codes):
+                        raise _CodeTaken  # rolls the whole transaction back
+        except _CodeTaken:
+            return Marked.CODE_TAKEN
+        return Marked.RESERVED
+
+    async def confirm(self, reservation_id: str, order: NewOrder, *, now: datetime) -> bool:
+        async with self._transaction("confirm reservation") as session:
+            return await _confirm(session, reservation_id, order, now)
+
+    async def close(self, reservation_id: str, status: Status, *, now: datetime) -> bool:
+        async with self._transaction(f"{status} reservation") as session:
+            return await _close(session, reservation_id, status, now)
+
+    async def sweep_expired(
+        self,
+        *,
+        now: datetime,
+        pending_before: datetime,
+        limit: int,
+        settle: Callable[[StoredReservation], Awaitable[Settlement | None]],
+        within: float,
+    ) -> int:
+        due = (
+            select(ReservationRow.id)
+            .where(
+                or_(
+                    and_(
+                        ReservationRow.status == Status.RESERVED.value,
+                        ReservationRow.expires_at <= now,
+                    ),
+                    and_(
+                        ReservationRow.status == Status.PENDING.value,
+                        ReservationRow.expires_at <= pending_before,
+                    ),
+                )
+            )
+            .order_by(ReservationRow.expires_at)
+            .limit(limit)
+        )
+        if self.is_postgres:
+            due = due.with_for_update(skip_locked=True)
+        moved = 0
+        async with self._transaction("sweep reservations", within=within) as session:
+            found = [
+                await _load(session, ReservationRow.id == reservation_id)
+                for reservation_id in list(await session.scalars(due))
+            ]
+            rows = [row for row in found if row is not None]
+            # the inventory calls run side by side; the rows stay locked meanwhile
+            decisions = await asyncio.gather(*(settle(row) for row in rows))
+            for row, decided in zip(rows, decisions, strict=True):
+                if decided is None:
+                    continue
+                if decided.status is Status.CONFIRMED and decided.order is not None:
+                    done = await _confirm(session, row.id, decided.order, now)
+                else:
+                    done = await _close(session, row.id, Status.EXPIRED, now)
+                moved += int(done)
+        return moved
+
+    async def ledger_counts(self, promotion_id: str) -> LedgerCounts:
+        query = (
+            select(
+                ReservationRow.id,
+                ReservationRow.customer_id,
+                ReservationRow.expires_at,
+                ReservationRow.status,
+                ReservationPromotionRow.use_counted,
+                ReservationPromotionRow.budget_amount,
+                ReservationPromotionRow.units,
+            )
+            .join(ReservationRow, ReservationRow.id == ReservationPromotionRow.reservation_id)
+            .where(ReservationPromotionRow.promotion_id == promotion_id)
+            .where(ReservationRow.status.in_([s.value for s in HELD]))
+            .order_by(ReservationRow.id)
+        )
+        confirmed: list[HeldTake] = []
+        open_: list[HeldTake] = []
+        async with self._transaction("read ledger counts") as session:
+            rows = (await session.execute(query)).all()
+        for rid, customer, expires_at, status, use, budget, units in rows:
+            held = HeldTake(
+                reservation_id=rid,
+                customer_id=customer,
+                expires_at=expires_at,
+                units={sku: int(n) for sku, n in (units or {}).items() if int(n) > 0},
+                use=bool(use),
+                budget_amount=int(budget),
+            )
+            if not (held.use or held.budget_amount or held.units):
+                continue
+            (confirmed if status == Status.CONFIRMED.value else open_).append(held)
+        return LedgerCounts(promotion_id, confirmed=tuple(confirmed), open=tuple(open_))
+
+    async def states(self, reservation_ids: Sequence[str]) -> dict[str, tuple[Status, datetime]]:
+        if not reservation_ids:
+            return {}
+        query = select(ReservationRow.id, ReservationRow.status, ReservationRow.expires_at).where(
+            ReservationRow.id.in_(list(reservation_ids))
+        )
+        async with self._transaction("read reservation states") as session:
+            rows = (await session.execute(query)).all()
+        return {rid: (Status(status), expires_at) for rid, status, expires_at in rows}
+
+    async def stats(self, promotion_id: str) -> ReservationStats:
+        status = ReservationRow.status
+        counts = (
+            select(
+                func.count().filter(status != Status.PENDING.value),
+                func.count().filter(status == Status.CONFIRMED.value),
+                func.count().filter(status == Status.CANCELLED.value),
+                func.count().filter(status == Status.EXPIRED.value),
+                func.coalesce(
+                    func.sum(ReservationPromotionRow.amount).filter(
+                        status == Status.CONFIRMED.value
+                    ),
+                    0,
+                ),
+                func.coalesce(
+                    func.sum(ReservationPromotionRow.budget_amount).filter(
+                        status.in_([Status.RESERVED.value, Status.CONFIRMED.value])
+                    ),
+                    0,
+                ),
+            )
+            .select_from(ReservationPromotionRow)
+            .join(ReservationRow, ReservationRow.id == ReservationPromotionRow.reservation_id)
+            .where(ReservationPromotionRow.promotion_id == promotion_id)
+        )
+        gmv = (
+            select(func.coalesce(func.sum(OrderRow.total), 0))
+            .select_from(OrderRow)
+            .join(
+                ReservationPromotionRow,
+                ReservationPromotionRow.reservation_id == OrderRow.reservation_id,
+            )
+            .where(ReservationPromotionRow.promotion_id == promotion_id)
+        )
+        async with self._transaction("reservation stats") as session:
+            made, confirmed, cancelled, expired, given, spent = (
+                await session.execute(counts)
+            ).one()
+            total = await session.scalar(gmv)
+        return ReservationStats(
+            reservations=int(made),
+            confirmed=int(confirmed),
+            cancelled=int(cancelled),
+            expired=int(expired),
+            discount_given=int(given),
+            gmv=int(total or 0),
+            budget_spent=int(spent),
+        )
+
+
+# --------------------------------------------------------------------- helpers
+
+
+class _CodeTaken(Exception):
+    """A single-use code was not available any more (internal: rolls back)."""
+
+
+def _count(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _load(session: AsyncSession, where: Any) -> StoredReservation | None:
+    row = await session.scalar(select(ReservationRow).where(where))
+    if row is None:
+        return None
+    promotions = await session.scalars(
+        select(ReservationPromotionRow)
+        .where(ReservationPromotionRow.reservation_id == row.id)
+        .order_by(ReservationPromotionRow.promotion_id)
+    )
+    return StoredReservation(
+        id=row.id,
+        order_id=row.order_id,
+        customer_id=row.customer_id,
+        status=Status(row.status),
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        currency=row.currency,
+        total=row.total,
+        quote=row.quote,
+        rules_version=row.rules_version,
+        promotions=tuple(
+            ReservedPromotion(
+                promotion_id=p.promotion_id,
+                amount=p.amount,
+                use=p.use_counted,
+                budget_amount=p.budget_amount,
+                units={sku: int(n) for sku, n in (p.units or {}).items()},
+            )
+            for p in promotions
+        ),
+        coupon_codes=tuple(row.coupon_codes or ()),
+    )
+
+
+async def _move(
+    session: AsyncSession,
+    reservation_id: str,
+    sources: Sequence[Status],
+    target: Status,
+    now: datetime,
+) -> bool:
+    result = await session.execute(
+        update(ReservationRow)
+        .where(ReservationRow.id == reservation_id)
+        .where(ReservationRow.status.in_([s.value for s in sources]))
+        .values(status=target.value, updated_at=now)
+    )
+    return _count(result) == 1
+
+
+async def _close(session: AsyncSession, reservation_id: str, status: Status, now: datetime) -> bool:
+    if not await _move(session, reservation_id, OPEN, status, now):
+        return False
+    await session.execute(
+        update(CouponCodeRow)
+        .where(CouponCodeRow.reservation_id == reservation_id)
+        .where(CouponCodeRow.status == "reserved")
+        .values(status="available", reservation_id=None)
+    )
+    return True
+
+
+async def _confirm(
+    session: AsyncSession, reservation_id: str, order: NewOrder, now: datetime
+) -> bool:
+    if not await _move(session, reservation_id, (Status.RESERVED,), Status.CONFIRMED, now):
+        return False
+    row = await session.get(ReservationRow, reservation_id)
+    assert row is not None
+    order_id = row.order_id
+    header = {
+        "order_id": order_id,
+        "reservation_id": reservation_id,
+        "customer_id": row.customer_id,
+        "currency": row.currency,
+        "subtotal": order.subtotal,
+        "discount_total": order.discount_total,
+        "shipping_fee": order.shipping_fee,
+        "shipping_discount": order.shipping_discount,
+        "total": order.total,
+        "rules_version": row.rules_version,
+        "confirmed_at": now,
+    }
+    await _insert(session, OrderRow, [header])
+    for table, records in (
+        (OrderLineRow, order.lines),
+        (OrderAdjustmentRow, order.adjustments),
+        (OrderPromotionRow, order.promotions),
+        (OrderCouponRow, order.coupons),
+    ):
+        await _insert(
+            session,
+            table,
+            [{"order_id": order_id, **dataclasses.asdict(record)} for record in records],
+        )
+    await session.execute(
+        update(CouponCodeRow)
+        .where(CouponCodeRow.reservation_id == reservation_id)
+        .where(CouponCodeRow.status == "reserved")
+        .values(status="used")
+    )
+    return True
+
+
+async def _insert(session: AsyncSession, table: Any, rows: builtins.list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(table), rows)

@@ -1,0 +1,144 @@
+"""The reservation repository and the ledger on both back ends: the migration
+matches the tables, state changes are conditional, and sweepers running at
+once settle each expired reservation once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.storage import db
+from app.storage.ledger import (
+    Marked,
+    NewOrder,
+    NewReservation,
+    OrderLine,
+    ReservedPromotion,
+    Settlement,
+    SqlReservationRepository,
+    Status,
+    StoredReservation,
+)
+from app.storage.tables import Base
+from tests.conftest import Backend
+
+NOW = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def engine(backend: Backend) -> AsyncIterator[AsyncEngine]:
+    settings = backend.settings()
+    made = db.make_engine(settings)
+    await db.migrate(made, settings)
+    try:
+        yield made
+    finally:
+        await made.dispose()
+
+
+@pytest.fixture
+def ledger(engine: AsyncEngine) -> SqlReservationRepository:
+    return SqlReservationRepository(engine, timeout=5)
+
+
+def new(n: int, *, expires_in: timedelta = timedelta(minutes=15)) -> NewReservation:
+    return NewReservation(
+        id=f"r-{n}",
+        order_id=f"o-{n}",
+        customer_id=f"c-{n}",
+        expires_at=NOW + expires_in,
+        created_at=NOW,
+        currency="CNY",
+        total=900,
+        quote={"total": 900},
+        rules_version="v#1",
+        promotions=(ReservedPromotion("fs", amount=100, units={"A": 1}),),
+    )
+
+
+ORDER = NewOrder(
+    subtotal=1000,
+    discount_total=100,
+    shipping_fee=0,
+    shipping_discount=0,
+    total=900,
+    lines=(OrderLine("1", "A", 1, 1000, 1000, 100, 900),),
+)
+
+
+async def test_the_migrations_build_exactly_the_tables(engine: AsyncEngine) -> None:
+    def diff(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(connection)
+        return list(compare_metadata(context, Base.metadata))
+
+    async with engine.connect() as connection:
+        found = await connection.run_sync(diff)
+    assert found == []
+
+
+async def test_state_changes_are_conditional(ledger: SqlReservationRepository) -> None:
+    assert await ledger.add_pending(new(1))
+    assert not await ledger.add_pending(new(1))  # the order_id exists
+    assert await ledger.confirm("r-1", ORDER, now=NOW) is False  # still pending
+    assert await ledger.mark_reserved("r-1", customer_id="c-1", codes=(), now=NOW) is (
+        Marked.RESERVED
+    )
+    assert await ledger.mark_reserved("r-1", customer_id="c-1", codes=(), now=NOW) is Marked.GONE
+    assert await ledger.confirm("r-1", ORDER, now=NOW)
+    assert not await ledger.confirm("r-1", ORDER, now=NOW)
+    assert not await ledger.close("r-1", Status.CANCELLED, now=NOW)
+    found = await ledger.get("r-1")
+    assert found is not None
+    assert found.status is Status.CONFIRMED
+    assert found.taken_from == ("fs",)
+    stats = await ledger.stats("fs")
+    assert (stats.reservations, stats.confirmed, stats.gmv, stats.discount_given) == (
+        1,
+        1,
+        900,
+        100,
+    )
+    counts = await ledger.ledger_counts("fs")
+    assert counts.units("confirmed") == {"A": 1}
+    assert counts.open == ()
+
+
+async def test_sweepers_running_at_once_settle_each_reservation_once(
+    ledger: SqlReservationRepository,
+) -> None:
+    for n in range(30):
+        assert await ledger.add_pending(new(n, expires_in=timedelta(seconds=-1)))
+        await ledger.mark_reserved(f"r-{n}", customer_id=f"c-{n}", codes=(), now=NOW)
+    calls: Counter[str] = Counter()
+
+    async def settle(found: StoredReservation) -> Settlement | None:
+        calls[found.id] += 1
+        await asyncio.sleep(0.01)
+        return Settlement(Status.EXPIRED)
+
+    moved = await asyncio.gather(
+        *(
+            ledger.sweep_expired(now=NOW, pending_before=NOW, limit=10, settle=settle, within=10)
+            for _ in range(4)
+        )
+    )
+    while sum(moved) < 30:
+        more = await ledger.sweep_expired(
+            now=NOW, pending_before=NOW, limit=10, settle=settle, within=10
+        )
+        assert more > 0
+        moved.append(more)
+    assert sum(moved) == 30
+    found = [await ledger.get(f"r-{n}") for n in range(30)]
+    assert {r.status for r in found if r is not None} == {Status.EXPIRED}
+    if ledger.is_postgres:  # rows another sweeper holds are skipped, not settled twice
+        assert set(calls.values()) == {1}
