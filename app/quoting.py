@@ -53,7 +53,10 @@ async def price(
         stored.update((c.code, c) for c in owned)
     request = body.to_request(at=now, coupons=presented, wallet=wallet)
     readings = await counters.read(
-        rules=rules, lines=request.lines, customer_id=request.customer.id
+        rules=rules,
+        lines=request.lines,
+        customer_id=request.customer.id,
+        coupon_promotions=[c.promotion_id for c in (*presented, *wallet) if c.promotion_id],
     )
     result = pricer(rules, dataclasses.replace(request, readings=readings))
     return Priced(quote=result, codes=stored)

@@ -17,6 +17,13 @@ from app.rules.ruleset import RuleSet
 
 class CounterReader(Protocol):
     async def read(
-        self, *, rules: RuleSet, lines: Sequence[Line], customer_id: str | None
+        self,
+        *,
+        rules: RuleSet,
+        lines: Sequence[Line],
+        customer_id: str | None,
+        coupon_promotions: Sequence[str] = (),
     ) -> Readings:
-        """The readings for pricing ``lines`` for ``customer_id`` against ``rules``."""
+        """The readings for pricing ``lines`` for ``customer_id`` against ``rules``, with
+        the coupon promotions whose codes the customer presents (or holds, with
+        ``auto_coupons``)."""

@@ -3,9 +3,9 @@
 For the lines of a cart: the stock and this customer's holdings of every
 flash-sale sku among them, and the uses, this customer's uses and the budget
 spent of every promotion with a usage limit or a budget that may apply —
-the auto candidates of the lines, and every coupon promotion (which codes
-the customer presents is not known here; a rule set holds few of them, and
-their list is kept per rule-set version).
+the auto candidates of the lines, and the coupon promotions whose codes the
+customer presents (or holds, with ``auto_coupons``). A quote's reads follow
+the cart and its codes, never the size of the rule set.
 
 When the inventory does not answer, the readings are the degraded ones of
 PRICING.md: stock unknown (no flash-sale price) and limits unchecked; the
@@ -38,26 +38,20 @@ class RedisCounters:
 
     def __init__(self, inventory: Inventory) -> None:
         self._inventory = inventory
-        self._coupons: tuple[str, tuple[Promotion, ...]] = ("", ())
-
-    def _coupon_promotions(self, rules: RuleSet) -> tuple[Promotion, ...]:
-        version, promotions = self._coupons
-        if version != rules.version or not version:
-            promotions = tuple(
-                p
-                for p in rules.promotions
-                if p.is_coupon and p.status == "active" and needs_counters(p)
-            )
-            self._coupons = (rules.version, promotions)
-        return promotions
 
     async def read(
-        self, *, rules: RuleSet, lines: Sequence[Line], customer_id: str | None
+        self,
+        *,
+        rules: RuleSet,
+        lines: Sequence[Line],
+        customer_id: str | None,
+        coupon_promotions: Sequence[str] = (),
     ) -> Readings:
         skus = {line.sku for line in lines}
+        coupons = (rules.get(pid) for pid in dict.fromkeys(coupon_promotions))
         candidates: Iterable[Promotion] = (
             *rules.auto_candidates(lines),
-            *self._coupon_promotions(rules),
+            *(p for p in coupons if p is not None and p.is_coupon and needs_counters(p)),
         )
         flash: list[tuple[str, str]] = []
         limited: list[str] = []

@@ -200,7 +200,12 @@ class StaleCounters:
     no limit used (what a quote sees just before others take the last units)."""
 
     async def read(
-        self, *, rules: RuleSet, lines: Sequence[Line], customer_id: str | None
+        self,
+        *,
+        rules: RuleSet,
+        lines: Sequence[Line],
+        customer_id: str | None,
+        coupon_promotions: Sequence[str] = (),
     ) -> Readings:
         return Readings()
 

@@ -283,13 +283,19 @@ async def test_quote_readings_for_a_cart(stock: RedisStock) -> None:
     assert (await take(stock, "r2", "c2", PromotionTake("cap", budget_amount=30, budget=100))).ok
     lines = (Line("l1", "A", 2, 1000), Line("l2", "B", 1, 500))
 
-    readings = await RedisCounters(stock).read(rules=rules, lines=lines, customer_id="c1")
+    readings = await RedisCounters(stock).read(
+        rules=rules, lines=lines, customer_id="c1", coupon_promotions=["cpn"]
+    )
 
     assert readings.flash_available == {("fs", "A"): 4}  # Z is not in the cart
     assert readings.flash_bought == {("fs", "A"): 1}
     assert readings.budget_spent == {"cap": 30, "cpn": 0}
     assert readings.uses == {"cap": 0, "cpn": 0}
     assert readings.check_limits
+
+    # a coupon nobody presented is not read: the reads follow the cart and its codes
+    without = await RedisCounters(stock).read(rules=rules, lines=lines, customer_id="c1")
+    assert without.uses == {"cap": 0}
 
 
 async def test_quote_readings_degrade_when_redis_is_down() -> None:
