@@ -28,13 +28,8 @@ def promotion(**changes: Any) -> dict[str, Any]:
 
 
 def coupon(promotion_id: str, **changes: Any) -> dict[str, Any]:
-    return promotion(
-        id=promotion_id,
-        name=promotion_id,
-        trigger="coupon",
-        benefit={"type": "amount_off", "amount": 1000},
-        **changes,
-    )
+    fields: dict[str, Any] = {"benefit": {"type": "amount_off", "amount": 1000}, **changes}
+    return promotion(id=promotion_id, name=promotion_id, trigger="coupon", **fields)
 
 
 def cart(**changes: Any) -> dict[str, Any]:
