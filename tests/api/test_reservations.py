@@ -25,7 +25,7 @@ from app.rules.ruleset import RuleSet
 from app.storage.repository import StoredCode
 from tests.api.test_admin import assert_problem
 from tests.conftest import ADMIN, CHECKOUT, Running, Start
-from tests.integration.test_two_processes import free_port
+from tests.integration.processes import free_port
 
 LIST = 9000
 COUPON = {"id": "cp", "trigger": "coupon", "benefit": {"type": "amount_off", "amount": 1000}}

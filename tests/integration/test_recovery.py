@@ -41,8 +41,8 @@ from app.rules.model import FlashItem, FlashSale, Promotion
 from tests.api.test_admin import assert_problem
 from tests.api.test_reservations import with_stale_counters
 from tests.conftest import ADMIN, CHECKOUT, PG_URL, Backend, Start
+from tests.integration.processes import ROOT, free_port
 from tests.integration.redis_servers import REDIS_URL, T0, delete_prefix, unique_prefix
-from tests.integration.test_two_processes import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 

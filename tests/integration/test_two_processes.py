@@ -4,9 +4,6 @@ created through one is priced by the other within 2 seconds."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,100 +12,22 @@ import httpx
 import pytest
 
 from tests.api.bodies import promotion
-from tests.conftest import (
-    ADMIN,
-    CHECKOUT,
-    KEYS,
-    PG_URL,
-    REDIS_URL,
-    delete_prefix,
-    drop_schema,
-    postgres_options,
-)
+from tests.conftest import ADMIN, CHECKOUT
+from tests.integration.processes import services
 
-ROOT = Path(__file__).resolve().parents[2]
 CART = {
     "at": "2026-11-11T10:00:00+08:00",
     "lines": [{"sku": "A", "qty": 1, "unit_price": 40000}],
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-async def wait_healthy(client: httpx.AsyncClient, process: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            raise AssertionError(f"the service exited with {process.returncode}")
-        try:
-            if (await client.get("/readyz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the service did not become ready in 30 s")
-
-
 @pytest.fixture
 async def two_services(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    options = postgres_options()
-    env = {
-        **os.environ,
-        "DATABASE_URL": PG_URL,
-        "DATABASE_SCHEMA": options["database_schema"],
-        "REDIS_URL": REDIS_URL,
-        "REDIS_PREFIX": options["redis_prefix"],
-        "PRICING_API_KEYS": KEYS,
-        "HOST": "127.0.0.1",
-        "WORKERS": "1",
-        "RULES_POLL_SECONDS": "1.0",
-    }
-    processes: list[asyncio.subprocess.Process] = []
-    clients: list[httpx.AsyncClient] = []
-    logs = []
-    try:
-        for name in ("a", "b"):
-            port = free_port()
-            log = (tmp_path / f"{name}.log").open("wb")
-            logs.append(log)
-            processes.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "app",
-                    cwd=ROOT,
-                    env={**env, "PORT": str(port)},
-                    stdout=log,
-                    stderr=asyncio.subprocess.STDOUT,
-                )
-            )
-            clients.append(httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5))
-        for client, process in zip(clients, processes, strict=True):
-            await wait_healthy(client, process)
-        yield clients[0], clients[1]
-    finally:
-        for client in clients:
-            await client.aclose()
-        for process in processes:
-            if process.returncode is None:
-                process.terminate()
-        for process in processes:
-            try:
-                await asyncio.wait_for(process.wait(), timeout=10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        for log in logs:
-            log.close()
-        await drop_schema(options["database_schema"])
-        await delete_prefix(options["redis_prefix"])
+    async with services(tmp_path, WORKERS="1", RULES_POLL_SECONDS="1.0") as start:
+        (a, _), (b, _) = await start("a"), await start("b")
+        yield a, b
 
 
 async def discount_on(client: httpx.AsyncClient) -> tuple[int, str]:
