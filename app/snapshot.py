@@ -33,7 +33,7 @@ from app.api.schemas import PromotionBody
 from app.metrics import RULES_RELOADS, RULES_VERSION
 from app.rules.model import Promotion
 from app.rules.ruleset import RuleSet
-from app.storage.repository import PromotionRepository, RulesVersion
+from app.storage.repository import PromotionRepository, RulesVersion, StoredPromotion
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ class Snapshot:
         self._version = _NEVER
         self._rules = RuleSet((), version=str(_NEVER))
         self._lock = asyncio.Lock()
+        # converted promotions by id, with the ``updated_at`` they were converted at:
+        # a reload validates only the rows that changed since the last one
+        self._converted: dict[str, tuple[datetime, Promotion | None]] = {}
 
     @property
     def rules(self) -> RuleSet:
@@ -62,7 +65,9 @@ class Snapshot:
             version, rows = await self._repository.load()
             if version.counter == self._version.counter:
                 return False
-            promotions = [p for p in (self._convert(row.id, row.body) for row in rows) if p]
+            converted = {row.id: self._converted_row(row) for row in rows}
+            self._converted = converted
+            promotions = [p for _, p in converted.values() if p is not None]
             self._rules = RuleSet(promotions, version=str(version))
             self._version = version
         RULES_VERSION.set(version.counter)
@@ -77,6 +82,12 @@ class Snapshot:
         if counter == self._version.counter:
             return False
         return await self.reload()
+
+    def _converted_row(self, row: StoredPromotion) -> tuple[datetime, Promotion | None]:
+        known = self._converted.get(row.id)
+        if known is not None and known[0] == row.updated_at:
+            return known
+        return row.updated_at, self._convert(row.id, row.body)
 
     def _convert(self, promotion_id: str, body: Mapping[str, Any]) -> Promotion | None:
         try:
