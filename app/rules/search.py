@@ -316,11 +316,31 @@ class _Search:
         """
         if self.hopeless(stage, amounts):
             return
-        candidates = self.pricing.by_stage[stage]
-        assessments = [self.pricing.assess(c, amounts) for c in candidates]
+        pricing = self.pricing
+        candidates = pricing.by_stage[stage]
+        assessments = [pricing.assess(c, amounts) for c in candidates]
         members: list[int] = []
+        # the bound inside the stage: what the members so far, the candidates still
+        # to decide and every later stage can give at most (see ``hopeless``)
+        gives = [
+            pricing.bound(c, amounts) if a.applicable else 0
+            for c, a in zip(candidates, assessments, strict=True)
+        ]
+        tail = [0] * (len(candidates) + 1)
+        for k in range(len(candidates) - 1, -1, -1):
+            tail[k] = tail[k + 1] + gives[k]
+        later = self.discount_bound((Stage.COUPON,), amounts) if stage is Stage.ORDER else 0
+        room = sum(max(0, a - f) for a, f in zip(amounts, pricing.floors, strict=True))
+        fee = pricing.request.shipping_fee
+        ceiling = sum(amounts) + fee - (fee if pricing.by_stage[Stage.SHIPPING] else 0)
+        taken = [0]  # what the members chosen so far in this stage can give at most
 
         def decide(k: int) -> None:
+            if (
+                self.best_key is not None
+                and ceiling - min(room, taken[0] + tail[k] + later) > self.best_key[0]
+            ):
+                return
             if k == len(candidates):
                 here = STAGE_ORDER[stage]
                 for left in pending:  # nothing later can claim its group: dead branch
@@ -347,7 +367,9 @@ class _Search:
                 return
             with self.claim(candidate):
                 members.append(candidate.index)
+                taken[0] += gives[k]
                 decide(k + 1)
+                taken[0] -= gives[k]
                 members.pop()
             if not candidate.auto:
                 decide(k + 1)  # a presented coupon is an optional candidate
@@ -398,24 +420,29 @@ class _Search:
         if self.best_key is None:
             return False
         pricing = self.pricing
+        stages = (Stage.ORDER, Stage.COUPON) if stage is Stage.ORDER else (Stage.COUPON,)
+        room = sum(max(0, a - f) for a, f in zip(amounts, pricing.floors, strict=True))
+        discount = min(room, self.discount_bound(stages, amounts))
+        fee = pricing.request.shipping_fee
+        waive = fee if pricing.by_stage[Stage.SHIPPING] else 0
+        return sum(amounts) - discount + fee - waive > self.best_key[0]
+
+    def discount_bound(self, stages: tuple[Stage, ...], amounts: list[int]) -> int:
+        """At most what the candidates of ``stages`` that no member keeps out can give
+        from a stage start at or below ``amounts``: one per exclusion group."""
         by_group: dict[str, int] = {}
         free = 0
-        stages = (Stage.ORDER, Stage.COUPON) if stage is Stage.ORDER else (Stage.COUPON,)
-        for later in stages:
-            for candidate in pricing.by_stage[later]:
+        for stage in stages:
+            for candidate in self.pricing.by_stage[stage]:
                 if self.blocked_by_group(candidate):
                     continue
-                gives = pricing.bound(candidate, amounts)
+                gives = self.pricing.bound(candidate, amounts)
                 group = candidate.group
                 if group is None:
                     free += gives
                 elif gives > by_group.get(group, 0):
                     by_group[group] = gives
-        room = sum(max(0, a - f) for a, f in zip(amounts, pricing.floors, strict=True))
-        discount = min(room, free + sum(by_group.values()))
-        fee = pricing.request.shipping_fee
-        waive = fee if pricing.by_stage[Stage.SHIPPING] else 0
-        return sum(amounts) - discount + fee - waive > self.best_key[0]
+        return free + sum(by_group.values())
 
     @contextmanager
     def claim(self, candidate: Candidate) -> Iterator[None]:
