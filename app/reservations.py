@@ -109,6 +109,11 @@ class Reservations:
 
     async def reserve(self, body: ReservationBody) -> tuple[ReservationResponse, bool]:
         """The reservation for ``body.order_id``, and whether this call made it."""
+        # an order that has a reservation gets it back before anything is priced:
+        # a repeat is answered the same whatever its body (even a stale expected_total)
+        existing = await self._existing(body.order_id)
+        if existing is not None:
+            return _response(existing), False
         for _ in range(_ATTEMPTS):
             try:
                 made = await self._attempt(body)
