@@ -33,7 +33,7 @@ from app.rules.model import (
     Stage,
 )
 from app.rules.ruleset import RuleSet
-from app.rules.search import Combo, Evaluation, evaluate, search
+from app.rules.search import Combo, Evaluation, search
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +174,8 @@ def price(rules: RuleSet, request: QuoteRequest) -> Quote:
     presented = _present(pricing, rules)
     pricing.freeze()
 
-    best, optimal = search(pricing)
-    evaluation = evaluate(pricing, best)
-    return _quote(pricing, rules, evaluation, best, presented, optimal)
+    evaluation, optimal = search(pricing)
+    return _quote(pricing, rules, evaluation, evaluation.combo, presented, optimal)
 
 
 def _quote(

@@ -513,11 +513,11 @@ def _forced(pricing: Pricing) -> Combo | None:
     return Combo(items, order, (), shipping)
 
 
-def search(pricing: Pricing) -> tuple[Combo, bool]:
-    """The best legal combination, and whether the search was exhaustive."""
+def search(pricing: Pricing) -> tuple[Evaluation, bool]:
+    """The best legal combination priced in full, and whether the search was exhaustive."""
     forced = _forced(pricing)
     if forced is not None:
-        return forced, True
+        return evaluate(pricing, forced), True
     state = _Search(pricing)
     try:
         state.alone()
@@ -525,5 +525,5 @@ def search(pricing: Pricing) -> tuple[Combo, bool]:
     except _Stop:
         pass
     if state.best is None:
-        return Combo(tuple([-1] * state.n_lines)), state.optimal
-    return state.best.combo, state.optimal
+        return evaluate(pricing, Combo(tuple([-1] * state.n_lines))), state.optimal
+    return state.best, state.optimal
