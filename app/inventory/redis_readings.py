@@ -17,20 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from app.errors import Unavailable
-from app.inventory.stock import Inventory, needs_counters
+from app.inventory.stock import Inventory, has_limits, needs_counters
 from app.rules.model import FlashSale, Line, Promotion, Readings
 from app.rules.ruleset import RuleSet
 
 DEGRADED = Readings(flash_available=None, check_limits=False)
-
-
-def _has_limits(promotion: Promotion) -> bool:
-    limits = promotion.limits
-    return (
-        limits.max_uses is not None
-        or limits.max_uses_per_customer is not None
-        or limits.budget is not None
-    )
 
 
 class RedisCounters:
@@ -58,7 +49,7 @@ class RedisCounters:
         for promotion in candidates:
             if isinstance(promotion.benefit, FlashSale):
                 flash += [(promotion.id, i.sku) for i in promotion.benefit.items if i.sku in skus]
-            if _has_limits(promotion):
+            if has_limits(promotion):
                 limited.append(promotion.id)
         if not flash and not limited:
             return Readings()

@@ -97,16 +97,20 @@ class StockReadings:
 # ------------------------------------------------------------------ the ledger's view
 
 
-def needs_counters(promotion: Promotion) -> bool:
-    """Whether a promotion has counters in the inventory: flash-sale stock, a usage
-    limit or a budget. Only these are loaded, taken from and rebuilt."""
+def has_limits(promotion: Promotion) -> bool:
+    """Whether a promotion has a usage limit or a budget."""
     limits = promotion.limits
     return (
-        isinstance(promotion.benefit, FlashSale)
-        or limits.max_uses is not None
+        limits.max_uses is not None
         or limits.max_uses_per_customer is not None
         or limits.budget is not None
     )
+
+
+def needs_counters(promotion: Promotion) -> bool:
+    """Whether a promotion has counters in the inventory: flash-sale stock, a usage
+    limit or a budget. Only these are loaded, taken from and rebuilt."""
+    return isinstance(promotion.benefit, FlashSale) or has_limits(promotion)
 
 
 @dataclass(frozen=True, slots=True)
