@@ -8,6 +8,7 @@ from functools import partial
 
 from app.rules.benefits import ORDER_RULES, SHIPPING_RULES
 from app.rules.benefits.base import Miss, ScopedLine, measure
+from app.rules.eligibility import conditions_miss
 from app.rules.model import STAGE_ORDER, GiftItem, Promotion, QuoteRequest, Reason, Stage
 from app.rules.money import largest_remainder
 
@@ -114,10 +115,7 @@ class Pricing:
         lines = self.request.lines
         scoped = [ScopedLine(i, lines[i], amounts[i]) for i in candidate.lines]
         amount, qty = measure(scoped)
-        conditions = candidate.promotion.conditions
-        if (conditions.min_qty is not None and qty < conditions.min_qty) or (
-            conditions.min_amount is not None and amount < conditions.min_amount
-        ):
+        if conditions_miss(candidate.promotion.conditions, amount, qty) is not None:
             return 0  # not met here, so not met at any lower amounts
         benefit = candidate.promotion.benefit
         found = ORDER_RULES[benefit.type].bound(benefit, scoped)
@@ -138,23 +136,15 @@ class Pricing:
         lines = self.request.lines
         scoped = [ScopedLine(i, lines[i], amounts[i]) for i in candidate.lines]
         amount, qty = measure(scoped)
-        conditions = candidate.promotion.conditions
-        if conditions.min_qty is not None and qty < conditions.min_qty:
+        miss = conditions_miss(candidate.promotion.conditions, amount, qty)
+        if miss is not None:
             return Assessment(
                 False,
                 {},
                 {},
-                reason=Reason.MIN_QTY_NOT_MET,
-                missing_qty=conditions.min_qty - qty,
-                measure=(amount, qty),
-            )
-        if conditions.min_amount is not None and amount < conditions.min_amount:
-            return Assessment(
-                False,
-                {},
-                {},
-                reason=Reason.MIN_AMOUNT_NOT_MET,
-                missing_amount=conditions.min_amount - amount,
+                reason=miss.reason,
+                missing_amount=miss.missing_amount,
+                missing_qty=miss.missing_qty,
                 measure=(amount, qty),
             )
         benefit = candidate.promotion.benefit

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
+from app.rules.benefits.base import Miss
 from app.rules.model import (
+    Conditions,
     Customer,
     Line,
     PresentedCoupon,
@@ -86,6 +88,15 @@ def scoped_lines(
     promotion: Promotion, lines: Sequence[Line], skus: frozenset[str] | None
 ) -> tuple[int, ...]:
     return tuple(i for i, line in enumerate(lines) if in_scope(promotion.scope, line, skus))
+
+
+def conditions_miss(conditions: Conditions, amount: int, qty: int) -> Miss | None:
+    """Check 6 on a measure (amount ``M``, units ``Q``): ``min_qty``, then ``min_amount``."""
+    if conditions.min_qty is not None and qty < conditions.min_qty:
+        return Miss(Reason.MIN_QTY_NOT_MET, missing_qty=conditions.min_qty - qty)
+    if conditions.min_amount is not None and amount < conditions.min_amount:
+        return Miss(Reason.MIN_AMOUNT_NOT_MET, missing_amount=conditions.min_amount - amount)
+    return None
 
 
 def limit_reason(

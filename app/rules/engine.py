@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from app.rules.benefits import ITEM_RULES, ORDER_RULES, SHIPPING_RULES
 from app.rules.benefits.base import ItemContext
 from app.rules.candidates import Candidate, ItemOption, Pricing
-from app.rules.eligibility import limit_reason, scoped_lines, time_reason, who_passes
+from app.rules.eligibility import (
+    conditions_miss,
+    limit_reason,
+    scoped_lines,
+    time_reason,
+    who_passes,
+)
 from app.rules.hints import hints_for
 from app.rules.model import (
     Adjustment,
@@ -89,14 +95,12 @@ def _prepare(
     lines = scoped_lines(promotion, request.lines, _scope_skus(promotion, stage))
     if not lines:
         return None, Reason.NO_ELIGIBLE_ITEMS, None, None
-    conditions = promotion.conditions
     if stage is Stage.ITEM:  # item promotions measure list amounts
         qty = sum(request.lines[i].qty for i in lines)
         amount = sum(request.lines[i].list_total for i in lines)
-        if conditions.min_qty is not None and qty < conditions.min_qty:
-            return None, Reason.MIN_QTY_NOT_MET, None, conditions.min_qty - qty
-        if conditions.min_amount is not None and amount < conditions.min_amount:
-            return None, Reason.MIN_AMOUNT_NOT_MET, conditions.min_amount - amount, None
+        miss = conditions_miss(promotion.conditions, amount, qty)
+        if miss is not None:
+            return None, miss.reason, miss.missing_amount, miss.missing_qty
     reason, budget_left = limit_reason(promotion, request, coupon)
     if reason is not None:
         return None, reason, None, None

@@ -314,14 +314,27 @@ class _Search:
         ``pending``: applicable auto promotions left out so far; each must be kept
         out by a member's exclusion group by the time a leaf is reached.
         """
-        if self.hopeless(stage, amounts):
-            return
         pricing = self.pricing
+        # Branch and bound. A lower bound on every completion from here: the amounts,
+        # less what this and later stages can give at most (each candidate no member
+        # keeps out gives its optimistic bound, one per exclusion group, all within
+        # the lines' room above their floors), plus the fee less a whole waive. Only
+        # a bound strictly above the best total prunes, so ties reach the tie-breaks.
+        room = sum(max(0, a - f) for a, f in zip(amounts, pricing.floors, strict=True))
+        fee = pricing.request.shipping_fee
+        ceiling = sum(amounts) + fee - (fee if pricing.by_stage[Stage.SHIPPING] else 0)
+        rest = (Stage.ORDER, Stage.COUPON) if stage is Stage.ORDER else (Stage.COUPON,)
+        if (
+            self.best_key is not None
+            and ceiling - min(room, self.discount_bound(rest, amounts)) > self.best_key[0]
+        ):
+            return
+        later = self.discount_bound((Stage.COUPON,), amounts) if stage is Stage.ORDER else 0
         candidates = pricing.by_stage[stage]
         assessments = [pricing.assess(c, amounts) for c in candidates]
         members: list[int] = []
-        # the bound inside the stage: what the members so far, the candidates still
-        # to decide and every later stage can give at most (see ``hopeless``)
+        # the same bound kept as members are decided one by one: what the members so
+        # far, the candidates still to decide and every later stage can give at most
         gives = [
             pricing.bound(c, amounts) if a.applicable else 0
             for c, a in zip(candidates, assessments, strict=True)
@@ -329,10 +342,6 @@ class _Search:
         tail = [0] * (len(candidates) + 1)
         for k in range(len(candidates) - 1, -1, -1):
             tail[k] = tail[k + 1] + gives[k]
-        later = self.discount_bound((Stage.COUPON,), amounts) if stage is Stage.ORDER else 0
-        room = sum(max(0, a - f) for a, f in zip(amounts, pricing.floors, strict=True))
-        fee = pricing.request.shipping_fee
-        ceiling = sum(amounts) + fee - (fee if pricing.by_stage[Stage.SHIPPING] else 0)
         taken = [0]  # what the members chosen so far in this stage can give at most
 
         def decide(k: int) -> None:
@@ -407,25 +416,6 @@ class _Search:
         if any(not self.blocked_by_group(c) for c in left_out):
             return  # an applicable auto shipping benefit nothing keeps out
         self.leaf(Combo(items, order, coupon, -1), pending + left_out, walked)
-
-    def hopeless(self, stage: Stage, amounts: list[int]) -> bool:
-        """Branch and bound: can no completion from this stage start beat the best total?
-
-        The bound relaxes the rest of the walk: every candidate of this and later
-        stages that no member keeps out gives its optimistic bound, at most one per
-        exclusion group, all of it within the lines' room; shipping waives the whole
-        fee. Only a bound strictly above the best total prunes, so ties still reach
-        the tie-breaks.
-        """
-        if self.best_key is None:
-            return False
-        pricing = self.pricing
-        stages = (Stage.ORDER, Stage.COUPON) if stage is Stage.ORDER else (Stage.COUPON,)
-        room = sum(max(0, a - f) for a, f in zip(amounts, pricing.floors, strict=True))
-        discount = min(room, self.discount_bound(stages, amounts))
-        fee = pricing.request.shipping_fee
-        waive = fee if pricing.by_stage[Stage.SHIPPING] else 0
-        return sum(amounts) - discount + fee - waive > self.best_key[0]
 
     def discount_bound(self, stages: tuple[Stage, ...], amounts: list[int]) -> int:
         """At most what the candidates of ``stages`` that no member keeps out can give
