@@ -78,7 +78,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -428,30 +428,60 @@ async def drive(
     connections = await open_connections(client, target, body, concurrency)
     if client == "httpx":  # open the pool's connections before the clock starts
         await asyncio.gather(*(c.request() for c in connections))
+
+    async def reopen() -> Connection:
+        return (await open_connections(client, target, body, 1))[0]
+
+    server = target.server
+    return await closed_loop(
+        name=target.name,
+        cart=cart,
+        connections=connections,
+        reopen=reopen,
+        check=target.check,
+        server_cpu=(lambda: server.cpu_seconds(target.pids)) if server else (lambda: 0.0),
+        seconds=seconds,
+        max_requests=max_requests,
+    )
+
+
+async def closed_loop(
+    *,
+    name: str,
+    cart: str,
+    connections: Sequence[Connection],
+    reopen: Callable[[], Awaitable[Connection]],
+    check: Callable[[int, bytes], bool],
+    server_cpu: Callable[[], float],
+    seconds: float,
+    max_requests: int,
+) -> Round:
+    """The load generator's loop: each connection sends its next request as soon as the
+    previous answer is in, until ``seconds`` or ``max_requests``; a broken connection
+    counts a failure and is replaced by ``reopen()``."""
     samples: list[int] = []
     failures = 0
     first_failure: str | None = None
     issued = 0
     perf = time.perf_counter_ns
-    server_cpu = target.server.cpu_seconds(target.pids) if target.server else 0.0
+    cpu_before = server_cpu()
     generator_cpu = time.process_time()
     started = perf()
     stop_at = started + int(seconds * 1e9)
-    check = target.check
+    live = list(connections)
 
-    async def worker(connection: Connection) -> None:
+    async def worker(slot: int) -> None:
         nonlocal issued, failures, first_failure
         while issued < max_requests and perf() < stop_at:
             issued += 1
             sent = perf()
             try:
-                status, answer = await connection.request()
+                status, answer = await live[slot].request()
             except (OSError, asyncio.IncompleteReadError, ProtocolError, httpx.HTTPError) as exc:
                 failures += 1
                 first_failure = first_failure or f"{type(exc).__name__}: {exc}"
-                await connection.close()
-                replacement = await open_connections(client, target, body, 1)
-                connection = replacement[0]
+                await live[slot].close()
+                live[slot] = await reopen()
                 continue
             samples.append(perf() - sent)
             if not check(status, answer):
@@ -460,21 +490,20 @@ async def drive(
 
     try:
         async with asyncio.timeout(seconds + 60):
-            await asyncio.gather(*(worker(c) for c in connections))
+            await asyncio.gather(*(worker(slot) for slot in range(len(live))))
     finally:
         elapsed = (perf() - started) / 1e9
         generator_cpu = time.process_time() - generator_cpu
-        if target.server:
-            server_cpu = target.server.cpu_seconds(target.pids) - server_cpu
-        for connection in connections:
+        cpu_used = server_cpu() - cpu_before
+        for connection in live:
             await connection.close()
     return Round(
-        target=target.name,
+        target=name,
         cart=cart,
-        concurrency=concurrency,
+        concurrency=len(connections),
         requests=len(samples),
         seconds=elapsed,
-        server_cpu_s=server_cpu,
+        server_cpu_s=cpu_used,
         generator_cpu_s=generator_cpu,
         failures=failures,
         samples_ns=samples,

@@ -140,57 +140,23 @@ async def drive(
     seconds: float,
     max_requests: int,
 ) -> bh.Round:
-    """``bench_http.drive``'s closed loop, with a request body per call."""
+    """``bench_http``'s closed loop, with a request body per call."""
     connections = await asyncio.gather(
         *(VaryingConnection.open_varying(server.port, make) for _ in range(concurrency))
     )
-    samples: list[int] = []
-    failures, issued = 0, 0
-    first_failure: str | None = None
-    perf = time.perf_counter_ns
-    server_cpu = server.cpu_seconds(pids)
-    generator_cpu = time.process_time()
-    started = perf()
-    stop_at = started + int(seconds * 1e9)
 
-    async def worker(connection: VaryingConnection) -> None:
-        nonlocal issued, failures, first_failure
-        while issued < max_requests and perf() < stop_at:
-            issued += 1
-            sent = perf()
-            try:
-                status, answer = await connection.request()
-            except (OSError, asyncio.IncompleteReadError, bh.ProtocolError) as exc:
-                failures += 1
-                first_failure = first_failure or f"{type(exc).__name__}: {exc}"
-                await connection.close()
-                connection = await VaryingConnection.open_varying(server.port, make)
-                continue
-            samples.append(perf() - sent)
-            if not check(status, answer):
-                failures += 1
-                first_failure = first_failure or f"{status} {answer[:300]!r}"
+    async def reopen() -> bh.Connection:
+        return await VaryingConnection.open_varying(server.port, make)
 
-    try:
-        async with asyncio.timeout(seconds + 60):
-            await asyncio.gather(*(worker(c) for c in connections))
-    finally:
-        elapsed = (perf() - started) / 1e9
-        generator_cpu = time.process_time() - generator_cpu
-        server_cpu = server.cpu_seconds(pids) - server_cpu
-        for connection in connections:
-            await connection.close()
-    return bh.Round(
-        target=name,
+    return await bh.closed_loop(
+        name=name,
         cart="1-line",
-        concurrency=concurrency,
-        requests=len(samples),
-        seconds=elapsed,
-        server_cpu_s=server_cpu,
-        generator_cpu_s=generator_cpu,
-        failures=failures,
-        samples_ns=samples,
-        first_failure=first_failure,
+        connections=connections,
+        reopen=reopen,
+        check=check,
+        server_cpu=lambda: server.cpu_seconds(pids),
+        seconds=seconds,
+        max_requests=max_requests,
     )
 
 
