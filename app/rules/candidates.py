@@ -124,6 +124,12 @@ class Pricing:
         room = sum(max(0, amounts[i] - self.floors[i]) for i in candidate.lines)
         return max(0, min(found, room))
 
+    def gives(self, candidate: Candidate, amounts: list[int]) -> int:
+        """What an order or coupon candidate takes off at exactly this stage start,
+        before the lines' room is shared with other members."""
+        assessment = self.assess(candidate, amounts)
+        return sum(assessment.shares.values()) if assessment.applicable else 0
+
     def assess(self, candidate: Candidate, amounts: list[int]) -> Assessment:
         key = (candidate.index, tuple(amounts[i] for i in candidate.lines))
         found = self._assessments.get(key)

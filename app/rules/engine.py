@@ -178,8 +178,9 @@ def price(rules: RuleSet, request: QuoteRequest) -> Quote:
     presented = _present(pricing, rules)
     pricing.freeze()
 
-    evaluation, optimal = search(pricing)
-    return _quote(pricing, rules, evaluation, evaluation.combo, presented, optimal)
+    outcome = search(pricing)
+    evaluation = outcome.evaluation
+    return _quote(pricing, rules, evaluation, evaluation.combo, presented, outcome.optimal)
 
 
 def _quote(

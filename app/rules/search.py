@@ -8,24 +8,35 @@ it, and every applicable auto promotion outside it conflicts with a member.
 
 The search is a depth-first walk, stage by stage (a stage's amounts depend only
 on earlier stages): exclusive promotions are tried alone first; then every line's
-item choice, then order, coupon and shipping members. Choices that can never
+item choice, then order, coupon and shipping members. Lines no later stage can
+see are decided before the walk (``independent_lines``). Choices that can never
 become legal are cut early (an auto promotion with no group cannot be left out);
-the rest is checked at each leaf. Up to ``EXACT_LIMIT`` legal combinations the
-answer is exact; beyond, the best found so far is returned with ``optimal``
-False. The greedy path (deepest item discount first) is walked first.
+branches that cannot beat the best total found are cut by a bound at every item
+line and every stage start; the rest is checked at each leaf. The greedy path
+(deepest item discount first, members in before out) is walked first and is legal.
+
+The walk is bounded: it counts its work in line steps (``WORK_LIMIT``) and the
+legal combinations it evaluates (``EXACT_LIMIT``); past either it stops and
+answers the best combination found so far with ``optimal`` False. A finished
+walk is exact, whatever the number of legal combinations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from app.rules.candidates import Candidate, Pricing
-from app.rules.model import STAGE_ORDER, GiftItem, Reason, Stage
+from app.rules.model import STAGE_ORDER, GiftItem, Promotion, Reason, Stage
 
 EXACT_LIMIT = 4096
-MAX_LEAVES = 50_000  # legal or not: bounds the work of a pathological request
+# The work bound, in *line steps*: one unit per cart line a search step reads or
+# writes (placing a line, measuring it for an assessment or a bound, checking it at
+# a leaf) and one per node of the walk. Sized so that any walk of at most
+# ``EXACT_LIMIT`` legal combinations of a realistic cart finishes, and so that the
+# worst request stays within a few tens of milliseconds (docs/engine.md).
+WORK_LIMIT = 40_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +126,10 @@ def place_stage(
     return after, out
 
 
+# the search's order of preference, all but the last tie-break (Evaluation.line_key)
+Key = tuple[int, int, tuple[int, ...], tuple[str, ...]]
+
+
 @dataclass(slots=True)
 class Evaluation:
     """A combination priced in full."""
@@ -127,7 +142,7 @@ class Evaluation:
     shipping_discount: int
     total: int
 
-    def key(self) -> tuple[int, int, tuple[int, ...], tuple[str, ...]]:
+    def key(self) -> Key:
         """Lowest total; then fewer applied; higher priorities; smaller ids."""
         listed = [p.candidate.promotion for p in self.placed if p.listed]
         priorities = sorted((p.priority for p in listed), reverse=True)
@@ -137,6 +152,29 @@ class Evaluation:
             tuple(-p for p in priorities),
             tuple(sorted(p.id for p in listed)),
         )
+
+    def line_key(self) -> tuple[tuple[int, int, str], ...]:
+        """The last tie-break, line by line in cart order: the line's item promotion
+        with the higher priority, then the smaller id; a line with one before a line
+        without."""
+        on_line: dict[int, Promotion] = {}
+        for placed in self.placed:
+            if placed.candidate.stage is not Stage.ITEM:
+                break  # placed is in stage order
+            for index, (amount, _, _) in placed.per_line.items():
+                if amount > 0:
+                    on_line[index] = placed.candidate.promotion
+        return tuple(
+            (0, -on_line[i].priority, on_line[i].id) if i in on_line else (1, 0, "")
+            for i in range(len(self.final))
+        )
+
+    def better_than(self, other: Evaluation, other_key: Key) -> bool:
+        """By PRICING.md's order; ``other_key`` is ``other.key()``, computed once."""
+        key = self.key()
+        if key != other_key:
+            return key < other_key
+        return self.line_key() < other.line_key()
 
     def reason_for(
         self, candidate: Candidate, combo: Combo
@@ -192,18 +230,30 @@ Walked = tuple[dict[Stage, list[int]], list[Placed]]
 
 
 class _Stop(Exception):
-    """The search went past its limits."""
+    """The search went past its work bound."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The search's answer: the best legal combination found, priced in full."""
+
+    evaluation: Evaluation
+    optimal: bool  # the walk finished: no legal combination is better
+    work: int = 0  # line steps spent (see WORK_LIMIT)
+    legal: int = 0  # legal combinations evaluated
+    fixed_lines: int = 0  # lines whose item choice was decided before the walk
 
 
 class _Search:
-    def __init__(self, pricing: Pricing) -> None:
+    def __init__(self, pricing: Pricing, fixed: list[Candidate | None]) -> None:
         self.pricing = pricing
         self.candidates = pricing.candidates
         self.n_lines = len(pricing.request.lines)
+        self.fixed = fixed
         self.best: Evaluation | None = None
-        self.best_key: tuple[int, int, tuple[int, ...], tuple[str, ...]] | None = None
+        self.best_key: Key | None = None
         self.legal_count = 0
-        self.leaves = 0
+        self.work = 0
         self.optimal = True
         self.owner: dict[str, int] = {}  # exclusion group -> member holding it
         self.exclusive_alone: list[Candidate] = []  # auto exclusives applicable alone
@@ -213,14 +263,27 @@ class _Search:
                 rank = STAGE_ORDER[c.stage]
                 if rank > self.group_last_stage.get(c.group, -1):
                     self.group_last_stage[c.group] = rank
+        self._item_bound_setup()
+
+    # ------------------------------------------------------------------ work
+
+    def spend(self, units: int) -> None:
+        """Count work; past ``WORK_LIMIT`` the walk stops with the best found so far.
+        It never stops before a first legal combination is found (the greedy path,
+        walked first, is legal and costs a few steps per line and candidate)."""
+        self.work += units
+        if self.work > WORK_LIMIT and self.best is not None:
+            self.optimal = False
+            raise _Stop
 
     # ---------------------------------------------------------------- leaves
 
     def offer(self, combo: Combo, walked: Walked | None = None) -> None:
         self.legal_count += 1
-        if self.legal_count > EXACT_LIMIT:
+        if self.legal_count > EXACT_LIMIT and self.best is not None:
             self.optimal = False
             raise _Stop
+        self.spend(self.n_lines)
         if walked is None:
             evaluation = evaluate(self.pricing, combo)
         else:
@@ -236,9 +299,12 @@ class _Search:
             evaluation = Evaluation(
                 self.pricing, combo, starts, amounts, placed, shipping_discount, total
             )
-        key = evaluation.key()
-        if self.best_key is None or key < self.best_key:
-            self.best, self.best_key = evaluation, key
+        if (
+            self.best is None
+            or self.best_key is None
+            or evaluation.better_than(self.best, self.best_key)
+        ):
+            self.best, self.best_key = evaluation, evaluation.key()
 
     def blocked_by_group(self, candidate: Candidate) -> bool:
         group = candidate.group
@@ -249,6 +315,7 @@ class _Search:
     def alone(self) -> None:
         list_amounts = [line.list_total for line in self.pricing.request.lines]
         for candidate in self.pricing.exclusives:
+            self.spend(len(candidate.lines) + 1)
             items = [-1] * self.n_lines
             combo: Combo
             if candidate.stage is Stage.ITEM:
@@ -270,8 +337,79 @@ class _Search:
 
     # ------------------------------------------------------------ item stage
 
-    def items(self, position: int, chosen: list[int]) -> None:
+    def _item_bound_setup(self) -> None:
+        """What the item-stage bound needs, computed once per quote.
+
+        Every line's lowest possible amount after the item stage (its deepest option),
+        as suffix sums, and its highest (its shallowest option; the list amount when it
+        may stay bare or its options have a budget). The order and coupon stages give
+        at most their bound at the highest amounts (each rule's ``bound`` holds at any
+        lower amounts), within the lines' room above their floors.
+        """
+        pricing = self.pricing
+        lines = pricing.request.lines
+        lowest: list[int] = []
+        self.highest: list[int] = []
+        for index, (line, options) in enumerate(zip(lines, pricing.line_options, strict=True)):
+            placed = [c.options[index].placed for c in options]
+            lowest.append(line.list_total - max(placed, default=0))
+            may_stay_bare = any(
+                not c.auto or c.group is not None or c.budget_left is not None for c in options
+            )
+            self.highest.append(
+                line.list_total if may_stay_bare or not placed else line.list_total - min(placed)
+            )
+        self.lowest_after = [0] * (self.n_lines + 1)
+        for i in range(self.n_lines - 1, -1, -1):
+            self.lowest_after[i] = self.lowest_after[i + 1] + lowest[i]
+        self.upper = list(self.highest)  # decided lines' amounts, the rest at their highest
+        self.upper_room = sum(
+            max(0, a - f) for a, f in zip(self.upper, pricing.floors, strict=True)
+        )
+        self.on_lines = [0] * len(pricing.candidates)  # item candidate -> lines it holds
+        # order candidates whose lines have no item choice: their stage start is known
+        self.settled = {
+            c.index
+            for c in pricing.by_stage[Stage.ORDER]
+            if all(lowest[i] == self.highest[i] for i in c.lines)
+        }
+        self.fee_left = pricing.request.shipping_fee - (
+            pricing.request.shipping_fee if pricing.by_stage[Stage.SHIPPING] else 0
+        )
+        self.later_gives = self.later_bound()
+        self.spend(sum(len(c.lines) for c in pricing.candidates) + self.n_lines)
+
+    def later_bound(self) -> int:
+        """At most what the order and coupon stages can give after any item choice
+        that keeps every line at or below ``self.upper``."""
+        return min(
+            self.upper_room,
+            self.discount_bound((Stage.ORDER, Stage.COUPON), self.upper, self.settled),
+        )
+
+    def set_upper(self, position: int, amount: int) -> None:
+        floor = self.pricing.floors[position]
+        self.upper_room += max(0, amount - floor) - max(0, self.upper[position] - floor)
+        self.upper[position] = amount
+
+    def items(self, position: int, chosen: list[int], low: int) -> None:
+        """Choose each line's item promotion, from ``position`` on; ``low`` is the sum
+        of the decided lines' amounts after their item promotion (no budget cap:
+        at most that much is taken, so it is a lower bound)."""
+        self.spend(1)
+        # branch and bound: the decided lines, every undecided one at its deepest
+        # option, less all that the later stages could give: first as measured once
+        # for any choice, then, when that does not prune, for the choices made so far
+        if self.best_key is not None:
+            floor_total = low + self.lowest_after[position] + self.fee_left
+            if floor_total - self.later_gives > self.best_key[0]:
+                return
+            if 0 < position < self.n_lines and floor_total > self.best_key[0] - self.later_gives:
+                self.spend(self.n_lines)
+                if floor_total - self.later_bound() > self.best_key[0]:
+                    return
         if position == self.n_lines:
+            self.spend(self.n_lines)
             amounts, placed = place_items(self.pricing, chosen)
             starts = {
                 Stage.ITEM: [line.list_total for line in self.pricing.request.lines],
@@ -279,23 +417,39 @@ class _Search:
             }
             self.stage(Stage.ORDER, amounts, tuple(chosen), {}, [], starts, placed)
             return
-        options = self.pricing.line_options[position]
-        if not options:
-            self.items(position + 1, chosen)
-            return
-        members = set(chosen[:position])
+        list_total = self.pricing.request.lines[position].list_total
+        highest = self.upper[position]
+        fixed = self.fixed[position]
+        options = [fixed] if fixed is not None else self.pricing.line_options[position]
+        on_lines = self.on_lines
         for candidate in options:
             if self.blocked_by_group(candidate):
                 continue
-            with self.claim(candidate):
-                chosen[position] = candidate.index
-                self.items(position + 1, chosen)
+            held = candidate.group is not None and candidate.group not in self.owner
+            if held:
+                self.owner[candidate.group] = candidate.index  # type: ignore[index]
+            chosen[position] = candidate.index
+            amount = list_total - candidate.options[position].placed
+            self.set_upper(position, list_total if candidate.budget_left is not None else amount)
+            on_lines[candidate.index] += 1
+            try:
+                self.items(position + 1, chosen, low + amount)
+            finally:
+                on_lines[candidate.index] -= 1
                 chosen[position] = -1
+                if held:
+                    del self.owner[candidate.group]  # type: ignore[arg-type]
+        if fixed is not None:
+            self.set_upper(position, highest)
+            return
         # the line bare: only if every auto (or member) option can end up kept out
         for candidate in options:
-            if candidate.index in members or (candidate.auto and candidate.group is None):
+            if on_lines[candidate.index] or (candidate.auto and candidate.group is None):
+                self.set_upper(position, highest)
                 return
-        self.items(position + 1, chosen)
+        self.set_upper(position, list_total)
+        self.items(position + 1, chosen, low + list_total)
+        self.set_upper(position, highest)
 
     # ---------------------------------------------- order, coupon, shipping
 
@@ -315,6 +469,7 @@ class _Search:
         out by a member's exclusion group by the time a leaf is reached.
         """
         pricing = self.pricing
+        self.spend(self.n_lines)
         # Branch and bound. A lower bound on every completion from here: the amounts,
         # less what this and later stages can give at most (each candidate no member
         # keeps out gives its optimistic bound, one per exclusion group, all within
@@ -331,20 +486,19 @@ class _Search:
             return
         later = self.discount_bound((Stage.COUPON,), amounts) if stage is Stage.ORDER else 0
         candidates = pricing.by_stage[stage]
+        self.spend(sum(len(c.lines) for c in candidates))
         assessments = [pricing.assess(c, amounts) for c in candidates]
         members: list[int] = []
         # the same bound kept as members are decided one by one: what the members so
         # far, the candidates still to decide and every later stage can give at most
-        gives = [
-            pricing.bound(c, amounts) if a.applicable else 0
-            for c, a in zip(candidates, assessments, strict=True)
-        ]
+        gives = [sum(a.shares.values()) if a.applicable else 0 for a in assessments]
         tail = [0] * (len(candidates) + 1)
         for k in range(len(candidates) - 1, -1, -1):
             tail[k] = tail[k + 1] + gives[k]
         taken = [0]  # what the members chosen so far in this stage can give at most
 
         def decide(k: int) -> None:
+            self.spend(1)
             if (
                 self.best_key is not None
                 and ceiling - min(room, taken[0] + tail[k] + later) > self.best_key[0]
@@ -358,6 +512,7 @@ class _Search:
                         and self.group_last_stage[left.group] <= here  # type: ignore[index]
                     ):
                         return
+                self.spend(sum(len(self.candidates[m].lines) for m in members) + 1)
                 after, more = place_stage(self.pricing, members, amounts)
                 now = {**chosen, stage: tuple(members)}
                 nxt = Stage.COUPON if stage is Stage.ORDER else Stage.SHIPPING
@@ -401,11 +556,9 @@ class _Search:
         walked: Walked,
     ) -> None:
         """At most one shipping benefit; an applicable auto one left out needs a reason."""
-        applicable = [
-            c
-            for c in self.pricing.by_stage[Stage.SHIPPING]
-            if self.pricing.assess(c, amounts).applicable
-        ]
+        by_stage = self.pricing.by_stage[Stage.SHIPPING]
+        self.spend(sum(len(c.lines) for c in by_stage) + 1)
+        applicable = [c for c in by_stage if self.pricing.assess(c, amounts).applicable]
         order, coupon = chosen.get(Stage.ORDER, ()), chosen.get(Stage.COUPON, ())
         for candidate in applicable:
             if self.blocked_by_group(candidate):
@@ -417,16 +570,23 @@ class _Search:
             return  # an applicable auto shipping benefit nothing keeps out
         self.leaf(Combo(items, order, coupon, -1), pending + left_out, walked)
 
-    def discount_bound(self, stages: tuple[Stage, ...], amounts: list[int]) -> int:
+    def discount_bound(
+        self, stages: tuple[Stage, ...], amounts: list[int], exact: Collection[int] = ()
+    ) -> int:
         """At most what the candidates of ``stages`` that no member keeps out can give
-        from a stage start at or below ``amounts``: one per exclusion group."""
+        from a stage start at or below ``amounts``: one per exclusion group. Those in
+        ``exact`` start their stage at exactly ``amounts``: what they give there."""
         by_group: dict[str, int] = {}
         free = 0
         for stage in stages:
             for candidate in self.pricing.by_stage[stage]:
                 if self.blocked_by_group(candidate):
                     continue
-                gives = self.pricing.bound(candidate, amounts)
+                self.spend(len(candidate.lines))
+                if candidate.index in exact:
+                    gives = self.pricing.gives(candidate, amounts)
+                else:
+                    gives = self.pricing.bound(candidate, amounts)
                 group = candidate.group
                 if group is None:
                     free += gives
@@ -448,10 +608,7 @@ class _Search:
                 del self.owner[group]  # type: ignore[arg-type]
 
     def leaf(self, combo: Combo, pending: list[Candidate], walked: Walked) -> None:
-        self.leaves += 1
-        if self.leaves > MAX_LEAVES:
-            self.optimal = False
-            raise _Stop
+        self.spend(self.n_lines)
         if self.is_legal(combo, pending):
             self.offer(combo, walked)
 
@@ -474,13 +631,46 @@ class _Search:
         return True
 
 
-def _forced(pricing: Pricing) -> Combo | None:
+def independent_lines(pricing: Pricing) -> list[Candidate | None]:
+    """Lines whose item choice no other choice can change, decided before the walk.
+
+    A line in scope of no order or coupon candidate and of no shipping candidate
+    with a ``min_amount`` condition ends the quote at its item-stage amount, so
+    its deepest option lowers the total strictly. When every option is an auto
+    promotion with no exclusion group and no budget (its choice then blocks
+    nothing and spends nothing another line could use) and the deepest option is
+    strictly deeper than the next, every legal combination with another choice on
+    that line becomes legal and strictly cheaper with the deepest: it is decided.
+    """
+    touched: set[int] = set()
+    for stage in (Stage.ORDER, Stage.COUPON):
+        for candidate in pricing.by_stage[stage]:
+            touched.update(candidate.lines)
+    for candidate in pricing.by_stage[Stage.SHIPPING]:
+        if candidate.promotion.conditions.min_amount is not None:
+            touched.update(candidate.lines)
+    fixed: list[Candidate | None] = []
+    for index, options in enumerate(pricing.line_options):
+        if (
+            len(options) < 2
+            or index in touched
+            or any(not c.auto or c.group is not None or c.budget_left is not None for c in options)
+            or options[0].options[index].placed <= options[1].options[index].placed
+        ):
+            fixed.append(None)
+        else:
+            fixed.append(options[0])
+    return fixed
+
+
+def _forced(pricing: Pricing, fixed: list[Candidate | None]) -> Combo | None:
     """The one legal combination when nothing can conflict, else None.
 
     With no coupons (optional by nature), no exclusive promotion, no exclusion
-    group held by two candidates, at most one item option per line and at most
-    one shipping benefit, every applicable promotion must apply and nothing
-    else may: there is no choice to search. Most carts are this case.
+    group held by two candidates, at most one item option per line (or one decided
+    by ``independent_lines``) and at most one shipping benefit, every applicable
+    promotion must apply and nothing else may: there is no choice to search. Most
+    carts are this case.
     """
     if pricing.exclusives or len(pricing.by_stage[Stage.SHIPPING]) > 1:
         return None
@@ -488,9 +678,15 @@ def _forced(pricing: Pricing) -> Combo | None:
         return None
     if any(size > 1 for size in pricing.group_sizes.values()):
         return None
-    if any(len(options) > 1 for options in pricing.line_options):
+    if any(
+        len(options) > 1 and decided is None
+        for options, decided in zip(pricing.line_options, fixed, strict=True)
+    ):
         return None
-    items = tuple(options[0].index if options else -1 for options in pricing.line_options)
+    items = tuple(
+        decided.index if decided is not None else options[0].index if options else -1
+        for options, decided in zip(pricing.line_options, fixed, strict=True)
+    )
     amounts, _ = place_items(pricing, items)
     order = tuple(
         c.index for c in pricing.by_stage[Stage.ORDER] if pricing.assess(c, amounts).applicable
@@ -503,17 +699,20 @@ def _forced(pricing: Pricing) -> Combo | None:
     return Combo(items, order, (), shipping)
 
 
-def search(pricing: Pricing) -> tuple[Evaluation, bool]:
+def search(pricing: Pricing) -> Outcome:
     """The best legal combination priced in full, and whether the search was exhaustive."""
-    forced = _forced(pricing)
+    fixed = independent_lines(pricing)
+    n_fixed = sum(1 for decided in fixed if decided is not None)
+    forced = _forced(pricing, fixed)
     if forced is not None:
-        return evaluate(pricing, forced), True
-    state = _Search(pricing)
+        return Outcome(evaluate(pricing, forced), True, fixed_lines=n_fixed)
+    state = _Search(pricing, fixed)
     try:
         state.alone()
-        state.items(0, [-1] * state.n_lines)
+        state.items(0, [-1] * state.n_lines, 0)
     except _Stop:
         pass
-    if state.best is None:
-        return evaluate(pricing, Combo(tuple([-1] * state.n_lines))), state.optimal
-    return state.best, state.optimal
+    best = state.best
+    if best is None:  # cannot happen: the greedy path is legal; a bare cart, to be safe
+        best = evaluate(pricing, Combo(tuple([-1] * state.n_lines)))
+    return Outcome(best, state.optimal, state.work, state.legal_count, n_fixed)

@@ -226,6 +226,7 @@ class Verdict:
     total: int
     applied: frozenset[str]
     legal: int  # how many legal combinations there are
+    item_on_lines: tuple[str | None, ...] = ()  # per line, its item promotion
 
 
 def _gather(rules: RuleSet, request: QuoteRequest) -> Pricing:
@@ -339,12 +340,38 @@ def _legal(pricing: Pricing, combo: Combo, ev: Evaluation) -> bool:
     return True
 
 
-def _preference(ev: Evaluation) -> tuple[int, int, list[int], list[str]]:
+Preference = tuple[int, int, list[int], list[str], list[tuple[int, int, str]]]
+
+
+def _item_on_lines(ev: Evaluation) -> list[str | None]:
+    """Per line, the item promotion that took something off it, or None."""
+    on_line: list[str | None] = [None] * len(ev.final)
+    for p in ev.placed:
+        if p.candidate.stage is Stage.ITEM:
+            for i, (amount, _, _) in p.per_line.items():
+                if amount > 0:
+                    on_line[i] = p.candidate.promotion.id
+    return on_line
+
+
+def _preference(ev: Evaluation) -> Preference:
     """Lowest total; fewer applied; applied priorities high→low as a list, higher
-    wins (so negated); sorted applied ids, smaller wins."""
+    wins (so negated); sorted applied ids, smaller wins; last, line by line in cart
+    order, the line's item promotion with the higher priority, then the smaller id,
+    a line with one before a line without."""
     applied = [p.candidate.promotion for p in ev.placed if p.total > 0 or p.gifts]
+    by_id = {p.id: p for p in applied}
     priorities = sorted((p.priority for p in applied), reverse=True)
-    return (ev.total, len(applied), [-p for p in priorities], sorted(p.id for p in applied))
+    per_line = [
+        (1, 0, "") if pid is None else (0, -by_id[pid].priority, pid) for pid in _item_on_lines(ev)
+    ]
+    return (
+        ev.total,
+        len(applied),
+        [-p for p in priorities],
+        sorted(p.id for p in applied),
+        per_line,
+    )
 
 
 def brute_force(rules: RuleSet, request: QuoteRequest) -> Verdict:
@@ -358,7 +385,7 @@ def brute_force(rules: RuleSet, request: QuoteRequest) -> Verdict:
     order = [c.index for c in cands if c.stage is Stage.ORDER]
     coupon = [c.index for c in cands if c.stage is Stage.COUPON]
     shipping = [-1, *(c.index for c in cands if c.stage is Stage.SHIPPING)]
-    best: tuple[tuple[int, int, list[int], list[str]], Evaluation] | None = None
+    best: tuple[Preference, Evaluation] | None = None
     legal = 0
     for items, o, cp, s in product(product(*per_line), _subsets(order), _subsets(coupon), shipping):
         combo = Combo(tuple(items), o, cp, s)
@@ -372,7 +399,7 @@ def brute_force(rules: RuleSet, request: QuoteRequest) -> Verdict:
     assert best is not None, "there is always a legal combination"
     ev = best[1]
     applied = frozenset(p.candidate.promotion.id for p in ev.placed if p.total > 0 or p.gifts)
-    return Verdict(ev.total, applied, legal)
+    return Verdict(ev.total, applied, legal, tuple(_item_on_lines(ev)))
 
 
 def check_against_oracle(case: Case) -> Verdict:
@@ -388,6 +415,12 @@ def check_against_oracle(case: Case) -> Verdict:
             verdict.total,
             verdict.applied,
         )
+        item_on_lines = tuple(
+            next((a.promotion_id for a in r.adjustments if a.promotion_id in item_ids), None)
+            for r in q.lines
+            for item_ids in [{a.promotion.id for a in q.applied if a.stage is Stage.ITEM}]
+        )
+        assert item_on_lines == verdict.item_on_lines
     else:
         assert q.total >= verdict.total
     check_not_best(rules, case.request, q)
