@@ -35,6 +35,7 @@ def main() -> None:
         workers=settings.workers,
         proxy_headers=False,
         lifespan="on",
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
 
 

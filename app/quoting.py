@@ -8,10 +8,14 @@ in; stock and counters from a ``CounterReader``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import Protocol
 
 from app.api.schemas import QuoteBody, QuoteResponse
 from app.coupons.codes import is_valid, normalize
@@ -20,7 +24,32 @@ from app.rules.model import PresentedCoupon, Quote, QuoteRequest
 from app.rules.ruleset import RuleSet
 from app.storage.repository import PromotionRepository, StoredCode
 
-Pricer = Callable[[RuleSet, QuoteRequest], Quote]
+
+class Pricer(Protocol):
+    """The pure engine's entry point (``app.rules.engine.price``), or a fake of it."""
+
+    def __call__(
+        self, rules: RuleSet, request: QuoteRequest, *, work_limit: int | None = None
+    ) -> Quote: ...
+
+
+# A quote whose search needs more than this many line steps (a millisecond or two)
+# is priced again, with the engine's full bound (tens of milliseconds at most), on
+# the engine thread: the event loop keeps answering health checks and light quotes.
+# A walk that finishes is exact, so either run gives the same answer.
+INLINE_WORK_LIMIT = 2_000
+# One thread per process: pure-Python work does not run in parallel under the GIL,
+# and the interpreter hands the event loop the GIL back every few milliseconds.
+_ENGINE_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+
+
+async def run_engine(pricer: Pricer, rules: RuleSet, request: QuoteRequest) -> Quote:
+    """Price on the event loop when the search is light, else on the engine thread."""
+    quote = pricer(rules, request, work_limit=INLINE_WORK_LIMIT)
+    if not quote.search_stopped:
+        return quote
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_ENGINE_THREAD, partial(pricer, rules, request))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +87,7 @@ async def price(
         customer_id=request.customer.id,
         coupon_promotions=[c.promotion_id for c in (*presented, *wallet) if c.promotion_id],
     )
-    result = pricer(rules, dataclasses.replace(request, readings=readings))
+    result = await run_engine(pricer, rules, dataclasses.replace(request, readings=readings))
     return Priced(quote=result, codes=stored)
 
 

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
+    # on SIGTERM, in-flight requests get this long to finish before they are cut
+    shutdown_timeout_seconds: int = Field(default=10, ge=1)
 
     # behaviour
     reservation_ttl_seconds: int = Field(default=900, gt=0)

@@ -13,6 +13,8 @@ Each family is a function ``(lines, seed) -> (promotions, request)``; amounts in
 - ``campaign``: a realistic sale cart: a quarter of the lines are shoes with the two
   competing offers, the rest groceries and gadgets with one item offer or none, a
   store-wide 满减 and a 第二件半价 on groceries, free shipping over 99 yuan.
+- ``shops``: a marketplace cart over ten shops, three of them with a 店铺满减 on
+  their own lines: the other shops' lines are decided before the walk.
 - ``coupon_pile``: a few lines and many presented coupons sharing the one
   ``coupon`` exclusion group, next to a 满减.
 - ``exclusives``: many exclusive promotions (不与其他优惠同享) next to the usual ones.
@@ -216,10 +218,46 @@ def exclusives(count: int, seed: int) -> tuple[list[Promotion], QuoteRequest]:
     return promotions, QuoteRequest(lines=cart, at=AT, customer=GOLD)
 
 
+def shops(lines: int, seed: int) -> tuple[list[Promotion], QuoteRequest]:
+    """A marketplace cart over ten shops, every line with the two competing offers;
+    three shops run a 店铺满减 on their own lines only (满200减20 / 满500减60), the
+    other shops' lines no order promotion sees."""
+    rng = random.Random(seed)
+    cart = tuple(
+        Line(
+            f"l{i}",
+            f"SHOE-{i}",
+            1,
+            rng.randrange(3_900, 29_900, 100),
+            "shoes",
+            "brand-run",
+            f"shop-{i % 10}",
+        )
+        for i in range(lines)
+    )
+    promotions = [*_shoe_offers()]
+    for shop in range(3):
+        promotions.append(
+            Promotion(
+                id=f"shop-{shop}-mj",
+                name="满200减20 / 满500减60",
+                benefit=Threshold(
+                    (
+                        Tier(min_amount=20_000, amount_off=2_000),
+                        Tier(min_amount=50_000, amount_off=6_000),
+                    )
+                ),
+                scope=Scope(merchants=_fs(f"shop-{shop}")),
+            )
+        )
+    return promotions, QuoteRequest(lines=cart, at=AT, customer=GOLD)
+
+
 FAMILIES: dict[str, Family] = {
     "shoes": shoes,
     "near_threshold": near_threshold,
     "campaign": campaign,
+    "shops": shops,
     "coupon_pile": coupon_pile,
     "exclusives": exclusives,
 }

@@ -12,6 +12,7 @@ The steps, each a function below:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from app.rules.benefits import ITEM_RULES, ORDER_RULES, SHIPPING_RULES
@@ -170,17 +171,24 @@ def _present(pricing: Pricing, rules: RuleSet) -> list[_Presented]:
     return out
 
 
-def price(rules: RuleSet, request: QuoteRequest) -> Quote:
-    """Price ``request`` against ``rules``: the lowest legal total, explained."""
+def price(rules: RuleSet, request: QuoteRequest, *, work_limit: int | None = None) -> Quote:
+    """Price ``request`` against ``rules``: the lowest legal total, explained.
+
+    ``work_limit`` bounds the search (``search.WORK_LIMIT`` by default). A caller may
+    first try a small limit and, when ``Quote.search_stopped`` says the bound cut the
+    walk short, price again with the default: a walk that finishes gives the same
+    answer under any limit, so the quote does not depend on which one answered.
+    """
     pricing = Pricing(request)
     for promotion in rules.auto_candidates(request.lines):
         _prepare(pricing, promotion, None)
     presented = _present(pricing, rules)
     pricing.freeze()
 
-    outcome = search(pricing)
+    outcome = search(pricing, work_limit)
     evaluation = outcome.evaluation
-    return _quote(pricing, rules, evaluation, evaluation.combo, presented, outcome.optimal)
+    quote = _quote(pricing, rules, evaluation, evaluation.combo, presented, outcome.optimal)
+    return dataclasses.replace(quote, search_stopped=outcome.stopped) if outcome.stopped else quote
 
 
 def _quote(

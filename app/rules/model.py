@@ -419,3 +419,4 @@ class Quote:
     optimal: bool
     rules_version: str
     degraded: bool = False
+    search_stopped: bool = False  # the search's work bound cut it short (optimal is False)

@@ -242,11 +242,15 @@ class Outcome:
     work: int = 0  # line steps spent (see WORK_LIMIT)
     legal: int = 0  # legal combinations evaluated
     fixed_lines: int = 0  # lines whose item choice was decided before the walk
+    stopped: bool = False  # the work bound stopped the walk (a larger one may finish it)
 
 
 class _Search:
-    def __init__(self, pricing: Pricing, fixed: list[Candidate | None]) -> None:
+    def __init__(
+        self, pricing: Pricing, fixed: list[Candidate | None], work_limit: int | None
+    ) -> None:
         self.pricing = pricing
+        self.work_limit = work_limit
         self.candidates = pricing.candidates
         self.n_lines = len(pricing.request.lines)
         self.fixed = fixed
@@ -255,6 +259,7 @@ class _Search:
         self.legal_count = 0
         self.work = 0
         self.optimal = True
+        self.stopped = False
         self.owner: dict[str, int] = {}  # exclusion group -> member holding it
         self.exclusive_alone: list[Candidate] = []  # auto exclusives applicable alone
         self.group_last_stage: dict[str, int] = {}
@@ -272,8 +277,9 @@ class _Search:
         It never stops before a first legal combination is found (the greedy path,
         walked first, is legal and costs a few steps per line and candidate)."""
         self.work += units
-        if self.work > WORK_LIMIT and self.best is not None:
+        if self.work_limit is not None and self.work > self.work_limit and self.best is not None:
             self.optimal = False
+            self.stopped = True
             raise _Stop
 
     # ---------------------------------------------------------------- leaves
@@ -663,6 +669,29 @@ def independent_lines(pricing: Pricing) -> list[Candidate | None]:
     return fixed
 
 
+def combinations_above(pricing: Pricing, fixed: list[Candidate | None], limit: int) -> bool:
+    """Could the choices make more than ``limit`` combinations? An upper bound on the
+    legal ones: each line's options, and staying bare when every auto option has an
+    exclusion group; each order or coupon candidate in or out when it can be left
+    out (a coupon, or a member of a shared group); one shipping benefit or none;
+    each exclusive promotion alone."""
+    space = 1
+    for options, decided in zip(pricing.line_options, fixed, strict=True):
+        if decided is None and options:
+            bare = all(c.group is not None for c in options if c.auto)
+            space *= len(options) + bare
+            if space > limit:
+                return True
+    for stage in (Stage.ORDER, Stage.COUPON):
+        for c in pricing.by_stage[stage]:
+            if not c.auto or (c.group is not None and pricing.group_sizes[c.group] > 1):
+                space *= 2
+    shipping = pricing.by_stage[Stage.SHIPPING]
+    if len(shipping) > 1 or any(not c.auto or c.group is not None for c in shipping):
+        space *= len(shipping) + 1
+    return space + len(pricing.exclusives) > limit
+
+
 def _forced(pricing: Pricing, fixed: list[Candidate | None]) -> Combo | None:
     """The one legal combination when nothing can conflict, else None.
 
@@ -699,14 +728,22 @@ def _forced(pricing: Pricing, fixed: list[Candidate | None]) -> Combo | None:
     return Combo(items, order, (), shipping)
 
 
-def search(pricing: Pricing) -> Outcome:
-    """The best legal combination priced in full, and whether the search was exhaustive."""
+def search(pricing: Pricing, work_limit: int | None = None) -> Outcome:
+    """The best legal combination priced in full, and whether the search was exhaustive.
+
+    ``work_limit`` (default ``WORK_LIMIT``) bounds the walk in line steps. A walk that
+    finishes is exact, so every limit it finishes under gives the same answer.
+    """
     fixed = independent_lines(pricing)
     n_fixed = sum(1 for decided in fixed if decided is not None)
     forced = _forced(pricing, fixed)
     if forced is not None:
         return Outcome(evaluate(pricing, forced), True, fixed_lines=n_fixed)
-    state = _Search(pricing, fixed)
+    if work_limit is None:
+        # PRICING.md: exact up to 4,096 legal combinations. When the choices cannot
+        # make more than that, the walk is bounded by them and runs to its end.
+        work_limit = WORK_LIMIT if combinations_above(pricing, fixed, EXACT_LIMIT) else None
+    state = _Search(pricing, fixed, work_limit)
     try:
         state.alone()
         state.items(0, [-1] * state.n_lines, 0)
@@ -715,4 +752,4 @@ def search(pricing: Pricing) -> Outcome:
     best = state.best
     if best is None:  # cannot happen: the greedy path is legal; a bare cart, to be safe
         best = evaluate(pricing, Combo(tuple([-1] * state.n_lines)))
-    return Outcome(best, state.optimal, state.work, state.legal_count, n_fixed)
+    return Outcome(best, state.optimal, state.work, state.legal_count, n_fixed, state.stopped)

@@ -26,7 +26,9 @@ from app.rules.ruleset import RuleSet
 class RecordingPricer:
     calls: list[tuple[RuleSet, QuoteRequest]] = field(default_factory=list)
 
-    def __call__(self, rules: RuleSet, request: QuoteRequest) -> Quote:
+    def __call__(
+        self, rules: RuleSet, request: QuoteRequest, *, work_limit: int | None = None
+    ) -> Quote:
         self.calls.append((rules, request))
         lines = tuple(
             LineResult(
@@ -69,7 +71,9 @@ class RecordingPricer:
         return self.calls[-1][1]
 
 
-def floor_capped_quote(rules: RuleSet, request: QuoteRequest) -> Quote:
+def floor_capped_quote(
+    rules: RuleSet, request: QuoteRequest, *, work_limit: int | None = None
+) -> Quote:
     """One line, one promotion, trimmed by a floor: for the response mapping."""
     line = request.lines[0]
     promotion = rules.promotions[0]
@@ -101,5 +105,5 @@ def floor_capped_quote(rules: RuleSet, request: QuoteRequest) -> Quote:
     )
 
 
-def exploding(rules: RuleSet, request: QuoteRequest) -> Quote:
+def exploding(rules: RuleSet, request: QuoteRequest, *, work_limit: int | None = None) -> Quote:
     raise RuntimeError("secret internals: /etc/passwd line 42")

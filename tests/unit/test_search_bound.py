@@ -209,6 +209,16 @@ def test_adversarial_carts_are_priced_within_the_bound(family: str, size: int) -
         assert outcome.work > WORK_LIMIT
 
 
+def test_a_cart_of_at_most_4096_combinations_runs_to_the_end() -> None:
+    """12 lines of two competing offers around a 满减 tier: 4,096 combinations, so
+    the spec wants them exact, work bound or not."""
+    for seed in range(60):
+        promotions, request = FAMILIES["near_threshold"](12, seed)
+        pricing, outcome = _outcome(promotions, request)
+        assert not search_module.combinations_above(pricing, [None] * 12, 4096)
+        assert outcome.optimal, seed
+
+
 def test_the_greedy_path_is_priced_first_and_never_beaten_by_the_fallback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
