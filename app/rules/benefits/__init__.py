@@ -19,7 +19,7 @@ from app.rules.benefits.item import (
 )
 from app.rules.benefits.nth_item import NthItemRule
 from app.rules.benefits.shipping import FreeShippingRule, ShippingAmountOffRule
-from app.rules.benefits.spread import AmountOffRule, PercentOffRule, ThresholdRule
+from app.rules.benefits.threshold import AmountOffRule, PercentOffRule, ThresholdRule
 
 ITEM_RULES: Mapping[str, ItemRule] = {
     "item_percent_off": ItemPercentOffRule(),
