@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from app.rules import model
 
@@ -114,52 +115,62 @@ def _gifts(gifts: tuple[model.GiftItem, ...]) -> str:
     return ", ".join(f"{g.sku} × {g.qty}" for g in gifts)
 
 
+def _gift(benefit: model.Gift, m: Money) -> str:
+    return "; ".join(
+        (
+            f"spend {m(t.min_amount)}"
+            if t.min_amount is not None
+            else f"buy {_items(t.min_qty or 0)}"
+        )
+        + f" get {_gifts(t.gifts)}"
+        for t in benefit.tiers
+    )
+
+
+def _percent_off(benefit: model.PercentOff, m: Money) -> str:
+    cap = f", up to {m(benefit.max_discount)}" if benefit.max_discount is not None else ""
+    return f"{percent(benefit.percent)}% off{cap}"
+
+
+def _nth_item(benefit: model.NthItem) -> str:
+    off = "free" if benefit.percent == 100 else f"{percent(benefit.percent)}% off"
+    return f"every {_ordinal(benefit.every)} item {off}"
+
+
+def _bundle(benefit: model.Bundle, m: Money) -> str:
+    items = " + ".join(f"{i.sku} × {i.qty}" for i in benefit.items)
+    return f"{items} for {m(benefit.price)}"
+
+
+Describe = Callable[[Any, Money, "int | None"], str]
+
+DESCRIPTIONS: Mapping[str, Describe] = {
+    "threshold": _threshold,
+    "item_percent_off": lambda b, m, a: f"{percent(b.percent)}% off",
+    "item_amount_off": lambda b, m, a: f"{m(b.amount)} off each",
+    "item_fixed_price": lambda b, m, a: f"now {m(b.price)} each",
+    "member_price": lambda b, m, a: "member price",
+    "flash_sale": lambda b, m, a: "flash sale price",
+    "amount_off": lambda b, m, a: f"{m(b.amount)} off",
+    "percent_off": lambda b, m, a: _percent_off(b, m),
+    "nth_item": lambda b, m, a: _nth_item(b),
+    "bundle": lambda b, m, a: _bundle(b, m),
+    "gift": lambda b, m, a: _gift(b, m),
+    "free_shipping": lambda b, m, a: "free shipping",
+    "shipping_amount_off": lambda b, m, a: f"{m(b.amount)} off shipping",
+}
+"""What each benefit type gives, by its type string (the registry's,
+``app.rules.benefits.registered()``), in words."""
+
+
 def describe(promotion: model.Promotion, m: Money, amount: int | None = None) -> str:
     """One line saying what a promotion gives, e.g. ``spend 300.00 save 50.00``.
 
     With the ``amount`` it gave, a threshold names the tier that gave it when
     that is plain (an ``amount_off`` tier equal to it); otherwise every tier.
     """
-    b = promotion.benefit
-    match b:
-        case model.Threshold():
-            return _threshold(b, m, amount)
-        case model.ItemPercentOff():
-            return f"{percent(b.percent)}% off"
-        case model.ItemAmountOff():
-            return f"{m(b.amount)} off each"
-        case model.ItemFixedPrice():
-            return f"now {m(b.price)} each"
-        case model.MemberPrice():
-            return "member price"
-        case model.FlashSale():
-            return "flash sale price"
-        case model.AmountOff():
-            return f"{m(b.amount)} off"
-        case model.PercentOff():
-            cap = f", up to {m(b.max_discount)}" if b.max_discount is not None else ""
-            return f"{percent(b.percent)}% off{cap}"
-        case model.NthItem():
-            off = "free" if b.percent == 100 else f"{percent(b.percent)}% off"
-            return f"every {_ordinal(b.every)} item {off}"
-        case model.Bundle():
-            items = " + ".join(f"{i.sku} × {i.qty}" for i in b.items)
-            return f"{items} for {m(b.price)}"
-        case model.Gift():
-            return "; ".join(
-                (
-                    f"spend {m(t.min_amount)}"
-                    if t.min_amount is not None
-                    else f"buy {_items(t.min_qty or 0)}"
-                )
-                + f" get {_gifts(t.gifts)}"
-                for t in b.tiers
-            )
-        case model.FreeShipping():
-            return "free shipping"
-        case model.ShippingAmountOff():
-            return f"{m(b.amount)} off shipping"
-    return promotion.name
+    words = DESCRIPTIONS.get(promotion.benefit.type)
+    return promotion.name if words is None else words(promotion.benefit, m, amount)
 
 
 REASONS: Mapping[model.Reason, str] = {
