@@ -11,9 +11,10 @@ does it on its next round.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from app.coupons import codes as coupon_codes
@@ -27,6 +28,12 @@ from app.rules.model import Promotion
 log = logging.getLogger(__name__)
 
 _GENERATE_ATTEMPTS = 3
+
+
+class Write(Protocol):
+    async def __call__(
+        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any]
+    ) -> StoredPromotion: ...
 
 
 class RulesChanged(Protocol):
@@ -102,16 +109,8 @@ class PromotionAdmin:
             log.warning("counters of %s not loaded now; the sweeper will", promotion.id)
 
     async def create(self, document: PromotionDocument) -> PromotionDocument:
-        promotion = document.to_record(default_timezone=self._default_timezone)
-        row = await self._repository.add(
-            id=document.id,
-            status=document.status,
-            trigger=document.trigger,
-            body=document.to_stored(),
-        )
-        await self._rules.changed()
-        await self._load_counters(promotion)
-        return _document(row)
+        """Store a new promotion (``Conflict`` when its id exists)."""
+        return await self._write(document, self._repository.add)
 
     async def find(self, status: str | None) -> list[PromotionDocument]:
         """Every promotion, or those with ``status``, by id."""
@@ -124,8 +123,14 @@ class PromotionAdmin:
         return _document(row)
 
     async def replace(self, document: PromotionDocument) -> PromotionDocument:
+        """Replace a stored promotion (``NotFound`` when there is none)."""
+        return await self._write(document, self._repository.replace)
+
+    async def _write(self, document: PromotionDocument, write: Write) -> PromotionDocument:
+        """Check it becomes an engine record, store it, reload the rules everywhere,
+        then load its counters."""
         promotion = document.to_record(default_timezone=self._default_timezone)
-        row = await self._repository.replace(
+        row = await write(
             id=document.id,
             status=document.status,
             trigger=document.trigger,
