@@ -153,8 +153,8 @@ class Wiring:
             promotions=PromotionAdmin(
                 repository=repository,
                 ledger=ledger,
-                rules=refresher,
-                counters=recovery,
+                rules_changed=refresher,
+                counter_keeper=recovery,
                 default_timezone=settings.timezone,
             ),
             sweeper=sweeper,

@@ -39,7 +39,8 @@ ZERO_DECIMAL = frozenset(
 )
 THREE_DECIMAL = frozenset(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"])
 
-Money = Callable[[int], str]
+FormatMoney = Callable[[int], str]
+"""Minor units → text in one currency (``money`` with the currency bound)."""
 
 
 def decimals(currency: str) -> int:
@@ -74,7 +75,7 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _tier(tier: model.Tier, m: Money) -> str:
+def _tier(tier: model.Tier, m: FormatMoney) -> str:
     reach = (
         f"spend {m(tier.min_amount)}"
         if tier.min_amount is not None
@@ -85,7 +86,7 @@ def _tier(tier: model.Tier, m: Money) -> str:
     return f"{reach} save {m(tier.amount_off or 0)}"
 
 
-def _threshold(benefit: model.Threshold, m: Money, amount: int | None) -> str:
+def _threshold(benefit: model.Threshold, m: FormatMoney, amount: int | None) -> str:
     reached = [t for t in benefit.tiers if amount is not None and t.amount_off == amount]
     if reached and not benefit.repeat:
         return _tier(reached[-1], m)
@@ -115,7 +116,7 @@ def _gifts(gifts: tuple[model.GiftItem, ...]) -> str:
     return ", ".join(f"{g.sku} × {g.qty}" for g in gifts)
 
 
-def _gift(benefit: model.Gift, m: Money) -> str:
+def _gift(benefit: model.Gift, m: FormatMoney) -> str:
     return "; ".join(
         (
             f"spend {m(t.min_amount)}"
@@ -127,7 +128,7 @@ def _gift(benefit: model.Gift, m: Money) -> str:
     )
 
 
-def _percent_off(benefit: model.PercentOff, m: Money) -> str:
+def _percent_off(benefit: model.PercentOff, m: FormatMoney) -> str:
     cap = f", up to {m(benefit.max_discount)}" if benefit.max_discount is not None else ""
     return f"{percent(benefit.percent)}% off{cap}"
 
@@ -137,12 +138,12 @@ def _nth_item(benefit: model.NthItem) -> str:
     return f"every {_ordinal(benefit.every)} item {off}"
 
 
-def _bundle(benefit: model.Bundle, m: Money) -> str:
+def _bundle(benefit: model.Bundle, m: FormatMoney) -> str:
     items = " + ".join(f"{i.sku} × {i.qty}" for i in benefit.items)
     return f"{items} for {m(benefit.price)}"
 
 
-Describe = Callable[[Any, Money, "int | None"], str]
+Describe = Callable[[Any, FormatMoney, "int | None"], str]
 
 DESCRIPTIONS: Mapping[str, Describe] = {
     "threshold": _threshold,
@@ -163,7 +164,7 @@ DESCRIPTIONS: Mapping[str, Describe] = {
 ``app.rules.benefits.registered()``), in words."""
 
 
-def describe(promotion: model.Promotion, m: Money, amount: int | None = None) -> str:
+def describe(promotion: model.Promotion, m: FormatMoney, amount: int | None = None) -> str:
     """One line saying what a promotion gives, e.g. ``spend 300.00 save 50.00``.
 
     With the ``amount`` it gave, a threshold names the tier that gave it when
@@ -191,7 +192,7 @@ REASONS: Mapping[model.Reason, str] = {
 }
 
 
-def coupon_message(outcome: model.CouponOutcome, m: Money) -> str:
+def coupon_message(outcome: model.CouponOutcome, m: FormatMoney) -> str:
     if outcome.applied:
         return "coupon applied"
     reason = outcome.reason
@@ -204,7 +205,7 @@ def coupon_message(outcome: model.CouponOutcome, m: Money) -> str:
     return REASONS[reason]
 
 
-def hint_message(hint: model.Hint, m: Money) -> str:
+def hint_message(hint: model.Hint, m: FormatMoney) -> str:
     """凑单: ``add 102.00 more to save 100.00``."""
     if hint.missing_amount is not None:
         need = f"add {m(hint.missing_amount)} more"

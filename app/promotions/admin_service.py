@@ -90,21 +90,21 @@ class PromotionAdmin:
         *,
         repository: PromotionRepository,
         ledger: ReservationRepository,
-        rules: RulesChanged,
-        counters: CounterKeeper,
+        rules_changed: RulesChanged,
+        counter_keeper: CounterKeeper,
         default_timezone: ZoneInfo,
     ) -> None:
         self._repository = repository
         self._ledger = ledger
-        self._rules = rules
-        self._counters = counters
+        self._rules_changed = rules_changed
+        self._counter_keeper = counter_keeper
         self._default_timezone = default_timezone
 
     async def _load_counters(self, promotion: Promotion) -> None:
         if not needs_counters(promotion):
             return
         try:
-            await self._counters.ensure(promotion, now=datetime.now(UTC))
+            await self._counter_keeper.ensure(promotion, now=datetime.now(UTC))
         except Unavailable:
             log.warning("counters of %s not loaded now; the sweeper will", promotion.id)
 
@@ -136,13 +136,13 @@ class PromotionAdmin:
             trigger=document.trigger,
             body=document.to_stored(),
         )
-        await self._rules.changed()
+        await self._rules_changed.changed()
         await self._load_counters(promotion)
         return _document(row)
 
     async def delete(self, promotion_id: str) -> None:
         await self._repository.delete(promotion_id)
-        await self._rules.changed()
+        await self._rules_changed.changed()
 
     async def add_codes(self, promotion_id: str, request: CodeRequest) -> IssuedCodes:
         row = await self._repository.get(promotion_id)
@@ -157,7 +157,7 @@ class PromotionAdmin:
             stored = await self._repository.add_codes(
                 promotion_id, [NewCode(code=code, kind="shared")]
             )
-            await self._rules.changed()
+            await self._rules_changed.changed()
             return IssuedCodes(promotion_id, "shared", tuple(c.code for c in stored))
         for attempt in range(_GENERATE_ATTEMPTS):
             fresh = coupon_codes.generate(request.prefix, request.count)
@@ -169,7 +169,7 @@ class PromotionAdmin:
             except Conflict:  # a random clash with an existing code: draw again
                 if attempt == _GENERATE_ATTEMPTS - 1:
                     raise
-        await self._rules.changed()
+        await self._rules_changed.changed()
         return IssuedCodes(promotion_id, "unique", tuple(c.code for c in stored))
 
     async def stats(self, promotion_id: str) -> PromotionStats:
