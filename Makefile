@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check bench services clean
+.PHONY: install run test check lint format typecheck imports bench services clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,19 +18,30 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m app
 
-## test: install, make sure PostgreSQL and Redis are up, run lint, import contract and the whole suite
-test: $(STAMP)
+## test: install, make sure PostgreSQL and Redis are up, run every check (make check), then the whole suite
+test: check
 	bash scripts/ensure-services.sh
-	$(BIN)/ruff check app tests loadtests
-	$(BIN)/lint-imports
 	$(BIN)/pytest
 
+## check: the fast guard rails, no services needed: lint, format check, mypy strict, import contracts
+check: lint typecheck imports
+
+## lint: ruff's rules and ruff's format (checked, not applied; `make format` applies it)
 lint: $(STAMP)
 	$(BIN)/ruff check app tests loadtests
 	$(BIN)/ruff format --check app tests loadtests
 
+format: $(STAMP)
+	$(BIN)/ruff format app tests loadtests
+
+## typecheck: mypy strict on app/
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## imports: the import-linter contracts of pyproject.toml
+imports: $(STAMP)
+	rm -rf .import_linter_cache
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m loadtests.bench_engine
@@ -39,4 +50,4 @@ services:
 	bash scripts/ensure-services.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache pricing.db
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache pricing.db

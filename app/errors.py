@@ -1,7 +1,7 @@
 """The service's error tree, documented in one place.
 
 Services, storage and auth raise these; nothing below the routers raises an
-HTTP exception. ``app.api.errors`` is the one place that turns them (and the
+HTTP exception. ``app.api.problems`` is the one place that turns them (and the
 framework's own errors) into ``application/problem+json``.
 
     PricingError                 base; never raised itself      500 internal_error
@@ -28,7 +28,8 @@ framework's own errors) into ``application/problem+json``.
                                  ``retry_after`` seconds
 
 ``extra`` holds members added to the problem body beside the standard ones
-(the fresh ``quote`` of a 409 from a reservation).
+(the fresh ``quote`` of a 409 from a reservation, as the engine's ``Quote``:
+the shell renders it as the API's quote).
 """
 
 from __future__ import annotations

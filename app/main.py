@@ -1,9 +1,8 @@
 """The ASGI application: ``app = create_app()``.
 
-``lifespan`` owns the shared clients (database engine, Redis, the rules
-snapshot and its refresher, the inventory, the reservation service and the
-sweeper) through ``Wiring``; routers reach them with the ``WiringDep``
-dependency.
+``lifespan`` owns the shared clients and the services (``app.wiring.Wiring``);
+each router reaches the one service it calls through a narrow ``Annotated``
+dependency (``app.api.deps``).
 """
 
 from __future__ import annotations
@@ -14,10 +13,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from app.api.errors import install_error_handlers
+from app.api.middleware import MetricsMiddleware
+from app.api.problems import install_error_handlers
+from app.api.records import order_document
 from app.api.routes import admin, flash_sales, ops, quote, reservations
-from app.metrics import MetricsMiddleware
-from app.quoting import Pricer
+from app.quoting.quote_service import PriceFunction
+from app.rules.engine import price as engine_price
 from app.settings import Settings, get_settings
 from app.wiring import Wiring
 
@@ -25,16 +26,18 @@ from app.wiring import Wiring
 def create_app(
     settings: Settings | None = None,
     *,
-    pricer: Pricer | None = None,
+    price: PriceFunction | None = None,
     redis: Redis | None = None,
 ) -> FastAPI:
-    """The application. ``pricer`` and ``redis`` replace the real engine and the
+    """The application. ``price`` and ``redis`` replace the engine's ``price`` and the
     client from the settings (tests); by default neither is given."""
     config = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        wiring = await Wiring.start(config, pricer=pricer, redis=redis)
+        wiring = await Wiring.start(
+            config, record_quote=order_document, price=price or engine_price, redis=redis
+        )
         app.state.wiring = wiring
         try:
             yield

@@ -1,6 +1,8 @@
 """What ``lifespan`` owns: the database engine, Redis, the rules snapshot and its
-refresher, the inventory (flash-sale stock, usage counts, budgets), the
-reservation service and the sweeper.
+refresher, the inventory (flash-sale stock, usage counts, budgets), and the
+services the routes call — each an object built here, once per process:
+``QuoteService``, ``ReservationService``, ``FlashSaleService``,
+``PromotionAdmin`` — and the sweeper.
 
 The embedded default and production differ only in what ``Wiring.start``
 connects to (SQLite file + in-process fakeredis, or PostgreSQL + Redis).
@@ -13,28 +15,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.errors import Unavailable
-from app.inventory.readings import CounterReader
-from app.inventory.recover import Recovery
-from app.inventory.redis_readings import RedisCounters
+from app.inventory.counter_reader import CounterReader, InventoryCounterReader
+from app.inventory.flash_sale_service import FlashSaleService
+from app.inventory.order_document import RecordQuote
+from app.inventory.recovery import Recovery
 from app.inventory.redis_stock import RedisStock
-from app.quoting import Pricer
-from app.reservations import Reservations
-from app.rules.engine import price
+from app.inventory.reservation_service import ReservationService
+from app.inventory.sweeper import Sweeper
+from app.promotions.admin_service import PromotionAdmin
+from app.promotions.repository import PromotionRepository
+from app.promotions.snapshot import Refresher, Snapshot
+from app.quoting.quote_service import PriceFunction, QuoteService
+from app.rules.engine import price as engine_price
 from app.settings import Settings
-from app.snapshot import Refresher, Snapshot
 from app.storage import db, redis_client
-from app.storage.ledger import SqlReservationRepository
 from app.storage.redis_client import make_redis
-from app.storage.repository import PromotionRepository, SqlPromotionRepository
-from app.sweeper import Sweeper
+from app.storage.sql_ledger import SqlReservationRepository
+from app.storage.sql_promotions import SqlPromotionRepository
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +57,27 @@ class Wiring:
     ledger: SqlReservationRepository
     recovery: Recovery
     counters: CounterReader
-    reservations: Reservations
+    quotes: QuoteService
+    reservations: ReservationService
+    flash_sales: FlashSaleService
+    promotions: PromotionAdmin
     sweeper: Sweeper
-    pricer: Pricer
+    record_quote: RecordQuote
     api_keys: dict[str, str] = field(default_factory=dict)
     owns_redis: bool = True
 
     @classmethod
     async def start(
-        cls, settings: Settings, *, pricer: Pricer | None = None, redis: Redis | None = None
+        cls,
+        settings: Settings,
+        *,
+        record_quote: RecordQuote,
+        price: PriceFunction = engine_price,
+        redis: Redis | None = None,
     ) -> Wiring:
+        """Connect and build everything. ``record_quote`` makes a reservation's
+        stored order (with the API's words); ``price`` and ``redis`` replace the
+        engine and the client from the settings (tests)."""
         engine = db.make_engine(settings)
         client = redis if redis is not None else make_redis(settings)
         refresher: Refresher | None = None
@@ -88,14 +105,15 @@ class Wiring:
             ledger = SqlReservationRepository(engine, timeout=settings.db_timeout_seconds)
             recovery = Recovery(stock, ledger)
             await _prepare_counters(stock, recovery, snapshot)
-            counters = RedisCounters(stock)
-            reservations = Reservations(
-                rules=snapshot,
-                repository=repository,
+            counters = InventoryCounterReader(stock)
+            quotes = QuoteService(
+                rules=snapshot, repository=repository, counters=counters, price=price
+            )
+            reservations = ReservationService(
+                quotes=quotes,
                 ledger=ledger,
                 inventory=stock,
-                counters=counters,
-                pricer=pricer or price,
+                record_quote=record_quote,
                 ttl=timedelta(seconds=settings.reservation_ttl_seconds),
                 wait_seconds=settings.reservation_wait_seconds,
             )
@@ -129,30 +147,67 @@ class Wiring:
             ledger=ledger,
             recovery=recovery,
             counters=counters,
+            quotes=quotes,
             reservations=reservations,
+            flash_sales=FlashSaleService(rules=snapshot, inventory=stock),
+            promotions=PromotionAdmin(
+                repository=repository,
+                ledger=ledger,
+                rules_changed=refresher,
+                counter_keeper=recovery,
+                default_timezone=settings.timezone,
+            ),
             sweeper=sweeper,
-            pricer=pricer or price,
+            record_quote=record_quote,
             api_keys=settings.api_keys,
             owns_redis=redis is None,
         )
 
     async def stop(self) -> None:
         await self.sweeper.stop()
+        self.quotes.close()
         await self.refresher.stop()
         if self.owns_redis:
             await self.redis.aclose()
         await self.engine.dispose()
 
-    async def readiness(self) -> dict[str, dict[str, str]]:
-        """Each dependency's state (``up``/``down``) and its breaker (none yet)."""
+    async def readiness(self) -> ReadinessReport:
+        """Each dependency's state (``up``/``down``) and its breaker (none yet); the
+        rules version; the stored promotions that do not read."""
         database, redis = await asyncio.gather(
             _state(db.ping(self.engine, self.settings.db_timeout_seconds)),
             _state(redis_client.ping(self.redis, self.settings.redis_timeout_seconds)),
         )
-        return {
-            "database": {"state": database, "breaker": "none"},
-            "redis": {"state": redis, "breaker": "none"},
-        }
+        return ReadinessReport(
+            dependencies={
+                "database": {"state": database, "breaker": "none"},
+                "redis": {"state": redis, "breaker": "none"},
+            },
+            rules_version=self.snapshot.rules.version,
+            unreadable=tuple(
+                {"id": u.promotion_id, "error": u.error, "serving": u.serving}
+                for u in self.snapshot.unreadable
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessReport:
+    """What ``/readyz`` shows. Ready means every dependency answers; unreadable
+    stored promotions are reported but do not make the instance unready (every
+    instance would read them alike, and the rest keeps pricing)."""
+
+    dependencies: Mapping[str, Mapping[str, str]]
+    rules_version: str
+    unreadable: tuple[Mapping[str, object], ...]
+
+    @property
+    def ready(self) -> bool:
+        return all(check["state"] == "up" for check in self.dependencies.values())
+
+
+class Readiness(Protocol):
+    async def readiness(self) -> ReadinessReport: ...
 
 
 async def _prepare_counters(stock: RedisStock, recovery: Recovery, snapshot: Snapshot) -> None:

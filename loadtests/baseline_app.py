@@ -8,7 +8,7 @@ the same body, i.e. the most any FastAPI quote endpoint could do with this
 body on this machine.
 
 ``python -m loadtests.baseline_app`` serves it with the *service's* uvicorn
-settings by construction: it runs ``app.__main__.main()`` (settings from the
+settings by construction: it runs ``app.cli.serve.main()`` (settings from the
 same environment: HOST, PORT, WORKERS, ...) with ``uvicorn.run`` swapped for
 one that serves this app instead of ``app.main:app`` and keeps every other
 argument the service passes (workers, loop, http, log level, access log,
@@ -49,7 +49,7 @@ async def quote(body: QuoteBody) -> dict[str, Any]:  # noqa: ARG001 - validating
 def serve_like_the_service() -> None:
     import uvicorn
 
-    import app.__main__ as service_main
+    import app.cli.serve as service_main
 
     real_run = uvicorn.run
 

@@ -579,7 +579,7 @@ CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
     # for middleware that wraps every request): the specific work first, the framework
     # layers around it last.
     (("(app/rules/",), "engine: app.rules price()"),
-    (("(app/wording.py)",), "response: wording (descriptions, hints, messages)"),
+    (("(app/api/wording.py)",), "response: wording (descriptions, hints, messages)"),
     (("QuoteResponse.from_quote (", "_line_out ("), "response: QuoteResponse.from_quote models"),
     (
         ("(fakeredis/", "(redis/", "(lupa", "(app/inventory/"),
@@ -594,10 +594,16 @@ CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("Request.json (", "Request.body (", "JSONDecoder"), "request: body read + JSON parse"),
     (("(app/api/auth.py)", "(fastapi/security/", "compare_digest"), "auth dependency"),
     (("solve_dependencies (",), "FastAPI: dependency resolution"),
-    (("(app/quoting.py)", "(app/api/routes/", "(app/coupons/"), "quote glue (to_request, ...)"),
+    (
+        ("(app/quoting/", "(app/api/routes/", "(app/api/records.py)", "(app/coupons/"),
+        "quote glue (to_request, ...)",
+    ),
     (("(logging/", "(uvicorn/logging.py)"), "uvicorn access log"),
-    (("(prometheus_client/", "=(app/metrics.py)"), "metrics middleware"),
-    (("(app/snapshot.py)", "(app/sweeper.py)"), "background tasks (rules poll, sweeper)"),
+    (("(prometheus_client/", "=(app/api/middleware.py)"), "metrics middleware"),
+    (
+        ("(app/promotions/snapshot.py)", "(app/inventory/sweeper.py)"),
+        "background tasks (rules poll, sweeper)",
+    ),
     (("Response.__call__ (", "RequestResponseCycle.send ("), "response: headers + write"),
     (("HttpToolsProtocol", "H11Protocol"), "uvicorn: HTTP parsing, connection handling"),
     (("(starlette/", "(fastapi/"), "Starlette/FastAPI: routing + middleware"),
@@ -721,6 +727,7 @@ def step_costs(
 
     from pydantic import TypeAdapter
 
+    from app.api.records import promotion_document
     from app.api.schemas import PromotionBody, QuoteBody, QuoteResponse
     from app.rules.engine import price
     from app.rules.model import PresentedCoupon
@@ -728,7 +735,10 @@ def step_costs(
 
     tz = ZoneInfo(marketplace.DEFAULT_TIMEZONE)
     rules = RuleSet(
-        [PromotionBody.model_validate(b).to_model(default_timezone=tz) for b in rule_bodies],
+        [
+            promotion_document(PromotionBody.model_validate(b)).to_record(default_timezone=tz)
+            for b in rule_bodies
+        ],
         version="steps",
     )
     adapter = TypeAdapter(QuoteResponse)

@@ -15,7 +15,7 @@ This module converts them, so the three load tests price the same things:
 * ``heavy_cart()``: the engine benchmark's cart (20 searched promotions, three
   coupons, a gold member on the app);
 * ``expected_quote(bodies, cart)``: what the service should answer, priced in
-  this process through the service's own conversions (``PromotionBody.to_model``,
+  this process through the service's own conversions (``promotion_document(...).to_record``,
   ``QuoteBody.to_request``) with the readings of a fresh service (configured
   stock, nothing used yet).
 """
@@ -308,13 +308,17 @@ def expected_quote(
     presented codes resolve through ``codes`` (shared, unused); readings are
     the empty ones of a fresh service (configured stock, nothing used yet).
     """
+    from app.api.records import promotion_document
     from app.api.schemas import PromotionBody, QuoteBody
     from app.rules.engine import price
     from app.rules.ruleset import RuleSet
 
     tz = ZoneInfo(timezone)
     rules = RuleSet(
-        [PromotionBody.model_validate(b).to_model(default_timezone=tz) for b in bodies],
+        [
+            promotion_document(PromotionBody.model_validate(b)).to_record(default_timezone=tz)
+            for b in bodies
+        ],
         version="expected",
     )
     quote_body = QuoteBody.model_validate(cart)

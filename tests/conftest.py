@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.main import create_app
-from app.quoting import Pricer
+from app.quoting.quote_service import PriceFunction
 from app.settings import Settings
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -135,12 +135,12 @@ def _starter(stack: AsyncExitStack, default: Backend) -> Start:
     async def start(
         *,
         backend: Backend | None = None,
-        pricer: Pricer | None = None,
+        price: PriceFunction | None = None,
         redis: Redis | None = None,
         **overrides: Any,
     ) -> Running:
         settings = (backend or default).settings(**overrides)
-        app = create_app(settings, pricer=pricer, redis=redis)
+        app = create_app(settings, price=price, redis=redis)
         await stack.enter_async_context(app.router.lifespan_context(app))
         client = await stack.enter_async_context(
             httpx.AsyncClient(

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the lifespan's wiring, and pieces of it, per request."""
+"""FastAPI dependencies: each route gets the one service it calls, from what the
+lifespan built (``app.wiring.Wiring``), never the whole wiring."""
 
 from __future__ import annotations
 
@@ -6,12 +7,40 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.wiring import Wiring
+from app.inventory.flash_sale_service import FlashSaleService
+from app.inventory.reservation_service import ReservationService
+from app.promotions.admin_service import PromotionAdmin
+from app.quoting.quote_service import QuoteService
+from app.wiring import Readiness, Wiring
 
 
-async def get_wiring(request: Request) -> Wiring:
+def _wiring(request: Request) -> Wiring:
     wiring: Wiring = request.app.state.wiring
     return wiring
 
 
-WiringDep = Annotated[Wiring, Depends(get_wiring)]
+def _quotes(request: Request) -> QuoteService:
+    return _wiring(request).quotes
+
+
+def _reservations(request: Request) -> ReservationService:
+    return _wiring(request).reservations
+
+
+def _flash_sales(request: Request) -> FlashSaleService:
+    return _wiring(request).flash_sales
+
+
+def _promotions(request: Request) -> PromotionAdmin:
+    return _wiring(request).promotions
+
+
+def _readiness(request: Request) -> Readiness:
+    return _wiring(request)
+
+
+QuotesDep = Annotated[QuoteService, Depends(_quotes)]
+ReservationsDep = Annotated[ReservationService, Depends(_reservations)]
+FlashSalesDep = Annotated[FlashSaleService, Depends(_flash_sales)]
+PromotionsDep = Annotated[PromotionAdmin, Depends(_promotions)]
+ReadinessDep = Annotated[Readiness, Depends(_readiness)]

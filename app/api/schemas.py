@@ -5,11 +5,11 @@ checks that look at several fields (tiers ascending, ``ends_at`` after
 ``starts_at``, one tier kind, ...) run on the raw input beside them
 (``Checked``), so a body with five mistakes gets five errors in one 422.
 
-Conversions: ``PromotionBody.to_model`` → ``app.rules.model.Promotion``
-(percent as an exact ``Fraction`` of the decimal given, hours in minutes, the
-time zone as a ``ZoneInfo``); ``QuoteBody.to_request`` →
+Conversions: a ``PromotionBody`` becomes the stored
+``app.promotions.document.PromotionDocument`` and back through their shared
+JSON shape (``app.api.records``); ``QuoteBody.to_request`` →
 ``app.rules.model.QuoteRequest``; ``QuoteResponse.from_quote`` maps the
-engine's ``Quote`` back out, with wording from ``app.wording``.
+engine's ``Quote`` back out, with wording from ``app.api.wording``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 from functools import partial
 from typing import Annotated, Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -39,7 +38,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from app import wording
+from app.api import wording
 from app.rules import model
 
 MONEY_LIMIT = 10**12  # amounts are < 10^12 minor units
@@ -200,17 +199,6 @@ class ScopeBody(Checked):
     exclude_skus: Keys = []
     exclude_categories: Keys = []
 
-    def to_model(self) -> model.Scope:
-        return model.Scope(
-            skus=frozenset(self.skus),
-            categories=frozenset(self.categories),
-            brands=frozenset(self.brands),
-            merchants=frozenset(self.merchants),
-            tags=frozenset(self.tags),
-            exclude_skus=frozenset(self.exclude_skus),
-            exclude_categories=frozenset(self.exclude_categories),
-        )
-
 
 class ConditionsBody(Checked):
     customer_tiers: Keys = []
@@ -222,18 +210,6 @@ class ConditionsBody(Checked):
     min_qty: PositiveInt | None = None
     min_amount: Money | None = None
 
-    def to_model(self) -> model.Conditions:
-        return model.Conditions(
-            customer_tiers=frozenset(self.customer_tiers),
-            segments=frozenset(self.segments),
-            new_customer=self.new_customer,
-            first_order=self.first_order,
-            phone_verified=self.phone_verified,
-            channels=frozenset(self.channels),
-            min_qty=self.min_qty,
-            min_amount=self.min_amount,
-        )
-
 
 class LimitsBody(Checked):
     max_uses: Count | None = None
@@ -241,15 +217,6 @@ class LimitsBody(Checked):
     budget: Money | None = None
     max_claims: Count | None = None
     max_claims_per_customer: Count | None = None
-
-    def to_model(self) -> model.Limits:
-        return model.Limits(
-            max_uses=self.max_uses,
-            max_uses_per_customer=self.max_uses_per_customer,
-            budget=self.budget,
-            max_claims=self.max_claims,
-            max_claims_per_customer=self.max_claims_per_customer,
-        )
 
 
 class HoursBody(Checked):
@@ -263,14 +230,6 @@ class HoursBody(Checked):
             return [((), "from and to must differ (from > to wraps past midnight)")]
         return []
 
-    def to_model(self) -> model.HourWindow:
-        return model.HourWindow(start=_minutes(self.from_), end=_minutes(self.to))
-
-
-def _minutes(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
 
 # benefits -------------------------------------------------------------------
 
@@ -279,24 +238,15 @@ class ItemPercentOffBody(Checked):
     type: Literal["item_percent_off"]
     percent: Percent
 
-    def to_model(self) -> model.Benefit:
-        return model.ItemPercentOff(percent=Fraction(self.percent))
-
 
 class ItemAmountOffBody(Checked):
     type: Literal["item_amount_off"]
     amount: Money
 
-    def to_model(self) -> model.Benefit:
-        return model.ItemAmountOff(amount=self.amount)
-
 
 class ItemFixedPriceBody(Checked):
     type: Literal["item_fixed_price"]
     price: Money
-
-    def to_model(self) -> model.Benefit:
-        return model.ItemFixedPrice(price=self.price)
 
 
 class MemberTierBody(Checked):
@@ -314,12 +264,6 @@ class MemberPriceBody(Checked):
             return [((), "a member price needs tiers or prices")]
         return []
 
-    def to_model(self) -> model.Benefit:
-        return model.MemberPrice(
-            tiers={tier: Fraction(body.percent) for tier, body in self.tiers.items()},
-            prices={tier: dict(prices) for tier, prices in self.prices.items()},
-        )
-
 
 class FlashItemBody(Checked):
     sku: Key
@@ -335,16 +279,6 @@ class FlashSaleBody(Checked):
     @classmethod
     def problems(cls, raw: Mapping[str, Any]) -> Found:
         return _duplicate_skus(raw.get("items"))
-
-    def to_model(self) -> model.Benefit:
-        return model.FlashSale(
-            items=tuple(
-                model.FlashItem(
-                    sku=i.sku, price=i.price, stock=i.stock, per_customer_limit=i.per_customer_limit
-                )
-                for i in self.items
-            )
-        )
 
 
 class TierBody(Checked):
@@ -364,28 +298,10 @@ class ThresholdBody(Checked):
     def problems(cls, raw: Mapping[str, Any]) -> Found:
         return _tier_problems(raw.get("tiers"), ("amount_off", "percent"))
 
-    def to_model(self) -> model.Benefit:
-        return model.Threshold(
-            tiers=tuple(
-                model.Tier(
-                    min_amount=t.min_amount,
-                    min_qty=t.min_qty,
-                    amount_off=t.amount_off,
-                    percent=None if t.percent is None else Fraction(t.percent),
-                )
-                for t in self.tiers
-            ),
-            repeat=self.repeat,
-            max_discount=self.max_discount,
-        )
-
 
 class AmountOffBody(Checked):
     type: Literal["amount_off"]
     amount: Money
-
-    def to_model(self) -> model.Benefit:
-        return model.AmountOff(amount=self.amount)
 
 
 class PercentOffBody(Checked):
@@ -393,17 +309,11 @@ class PercentOffBody(Checked):
     percent: Percent
     max_discount: Money | None = None
 
-    def to_model(self) -> model.Benefit:
-        return model.PercentOff(percent=Fraction(self.percent), max_discount=self.max_discount)
-
 
 class NthItemBody(Checked):
     type: Literal["nth_item"]
     every: Annotated[StrictInt, Field(ge=1, le=1000)]
     percent: Percent
-
-    def to_model(self) -> model.Benefit:
-        return model.NthItem(every=self.every, percent=Fraction(self.percent))
 
 
 class SkuQtyBody(Checked):
@@ -421,13 +331,6 @@ class BundleBody(Checked):
     def problems(cls, raw: Mapping[str, Any]) -> Found:
         return _duplicate_skus(raw.get("items"))
 
-    def to_model(self) -> model.Benefit:
-        return model.Bundle(
-            items=tuple(model.BundleItem(sku=i.sku, qty=i.qty) for i in self.items),
-            price=self.price,
-            max_applications=self.max_applications,
-        )
-
 
 class GiftTierBody(Checked):
     min_amount: Money | None = None
@@ -443,32 +346,14 @@ class GiftBody(Checked):
     def problems(cls, raw: Mapping[str, Any]) -> Found:
         return _tier_problems(raw.get("tiers"), ())
 
-    def to_model(self) -> model.Benefit:
-        return model.Gift(
-            tiers=tuple(
-                model.GiftTier(
-                    gifts=tuple(model.GiftItem(sku=g.sku, qty=g.qty) for g in t.gifts),
-                    min_amount=t.min_amount,
-                    min_qty=t.min_qty,
-                )
-                for t in self.tiers
-            )
-        )
-
 
 class FreeShippingBody(Checked):
     type: Literal["free_shipping"]
-
-    def to_model(self) -> model.Benefit:
-        return model.FreeShipping()
 
 
 class ShippingAmountOffBody(Checked):
     type: Literal["shipping_amount_off"]
     amount: Money
-
-    def to_model(self) -> model.Benefit:
-        return model.ShippingAmountOff(amount=self.amount)
 
 
 BenefitBody = Annotated[
@@ -488,7 +373,7 @@ BenefitBody = Annotated[
     Field(discriminator="type"),
 ]
 
-Status = Literal["draft", "active", "paused", "ended", "archived"]
+PromotionStatus = Literal["draft", "active", "paused", "ended", "archived"]
 
 
 class PromotionBody(Checked):
@@ -496,7 +381,7 @@ class PromotionBody(Checked):
 
     id: PromotionId | None = None
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    status: Status = "active"
+    status: PromotionStatus = "active"
     starts_at: Time | None = None
     ends_at: Time | None = None
     hours: Annotated[list[HoursBody], Field(max_length=24)] | None = None
@@ -531,33 +416,6 @@ class PromotionBody(Checked):
         if starts is not None and ends is not None and ends <= starts:
             return [(("ends_at",), "ends_at must be after starts_at")]
         return []
-
-    def stored(self, promotion_id: str) -> dict[str, Any]:
-        """The JSON kept in the database: this body with its id and name filled in."""
-        body = self.model_copy(update={"id": promotion_id, "name": self.name or promotion_id})
-        return body.model_dump(mode="json", by_alias=True)
-
-    def to_model(self, *, default_timezone: ZoneInfo) -> model.Promotion:
-        if self.id is None:
-            raise ValueError("a promotion needs its id before it becomes a record")
-        return model.Promotion(
-            id=self.id,
-            name=self.name or self.id,
-            benefit=self.benefit.to_model(),
-            starts_at=self.starts_at,
-            ends_at=self.ends_at,
-            status=self.status,
-            hours=tuple(h.to_model() for h in self.hours or ()),
-            weekdays=frozenset(self.weekdays or ()),
-            timezone=ZoneInfo(self.timezone) if self.timezone else default_timezone,
-            trigger=self.trigger,
-            exclusive=self.exclusive,
-            exclusion_group=self.exclusion_group,
-            priority=self.priority,
-            scope=self.scope.to_model(),
-            conditions=self.conditions.to_model(),
-            limits=self.limits.to_model(),
-        )
 
 
 class PromotionList(BaseModel):

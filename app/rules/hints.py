@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from app.rules.benefits.spread import highest_reached, threshold_discount
+from app.rules.benefits.threshold import highest_reached, threshold_discount
 from app.rules.candidates import Candidate, Pricing
 from app.rules.model import FreeShipping, Hint, Threshold, Tier
 from app.rules.money import pct

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 async def client(start_sqlite: Start) -> httpx.AsyncClient:
-    return (await start_sqlite(pricer=RecordingPricer())).client
+    return (await start_sqlite(price=RecordingPricer())).client
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ async def test_open_endpoints_need_no_key(client: httpx.AsyncClient, path: str) 
 
 
 async def test_without_keys_the_service_is_open(start_sqlite: Start) -> None:
-    client = (await start_sqlite(pricing_api_keys="", pricer=RecordingPricer())).client
+    client = (await start_sqlite(pricing_api_keys="", price=RecordingPricer())).client
     assert (await client.post("/v1/admin/promotions", json=promotion())).status_code == 201
     assert (await client.post("/v1/quote", json=cart())).status_code == 200
 

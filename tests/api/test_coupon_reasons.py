@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from app.storage.repository import NewCode
+from app.promotions.repository import NewCode
 from tests.api.bodies import cart, coupon
 from tests.conftest import ADMIN, CHECKOUT, Start
 

@@ -66,7 +66,7 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
 
 
 async def test_docs_and_openapi(start_sqlite: Start) -> None:
-    client = (await start_sqlite(pricer=RecordingPricer())).client
+    client = (await start_sqlite(price=RecordingPricer())).client
     assert "swagger" in (await client.get("/docs")).text.lower()
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert {"/v1/quote", "/v1/admin/promotions", "/v1/admin/promotions/{promotion_id}"} <= set(

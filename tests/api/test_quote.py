@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.promotions.repository import NewCode
+from app.quoting.quote_service import QuoteService
 from app.rules.model import PresentedCoupon
-from app.storage.repository import NewCode, SqlPromotionRepository
+from app.storage.sql_promotions import SqlPromotionRepository
 from tests.api.bodies import cart, coupon, promotion
 from tests.api.fakes import RecordingPricer, exploding, floor_capped_quote
 from tests.api.test_admin import assert_problem, has_loc
@@ -67,7 +69,7 @@ async def test_bad_quote_input_is_422_problem(
     start_sqlite: Start, body: Any, loc: tuple[Any, ...]
 ) -> None:
     pricer = RecordingPricer()
-    client = (await start_sqlite(pricer=pricer)).client
+    client = (await start_sqlite(price=pricer)).client
     response = await client.post("/v1/quote", json=body, headers=CHECKOUT)
     problem = assert_problem(response, 422, "validation_error")
     assert has_loc(problem, *loc), problem["errors"]
@@ -75,7 +77,7 @@ async def test_bad_quote_input_is_422_problem(
 
 
 async def test_malformed_json_is_422_problem(start_sqlite: Start) -> None:
-    client = (await start_sqlite(pricer=RecordingPricer())).client
+    client = (await start_sqlite(price=RecordingPricer())).client
     response = await client.post(
         "/v1/quote",
         content=b'{"lines": [',
@@ -87,7 +89,7 @@ async def test_malformed_json_is_422_problem(start_sqlite: Start) -> None:
 
 
 async def test_not_json_is_422_problem(start_sqlite: Start) -> None:
-    client = (await start_sqlite(pricer=RecordingPricer())).client
+    client = (await start_sqlite(price=RecordingPricer())).client
     response = await client.post(
         "/v1/quote", content=b"lines=1", headers={**CHECKOUT, "content-type": "text/plain"}
     )
@@ -96,14 +98,14 @@ async def test_not_json_is_422_problem(start_sqlite: Start) -> None:
 
 async def test_500_lines_is_the_limit(start_sqlite: Start) -> None:
     pricer = RecordingPricer()
-    client = (await start_sqlite(pricer=pricer)).client
+    client = (await start_sqlite(price=pricer)).client
     response = await client.post("/v1/quote", json={"lines": [LINE] * 500}, headers=CHECKOUT)
     assert response.status_code == 200, response.text
     assert len(pricer.last.lines) == 500
 
 
 async def test_unexpected_error_is_a_500_problem_without_internals(start_sqlite: Start) -> None:
-    client = (await start_sqlite(pricer=exploding)).client
+    client = (await start_sqlite(price=exploding)).client
     response = await client.post("/v1/quote", json=cart(), headers=CHECKOUT)
     problem = assert_problem(response, 500, "internal_error")
     assert "passwd" not in response.text
@@ -113,7 +115,7 @@ async def test_unexpected_error_is_a_500_problem_without_internals(start_sqlite:
 
 async def test_defaults_line_ids_time_and_currency(start_sqlite: Start) -> None:
     pricer = RecordingPricer()
-    client = (await start_sqlite(pricer=pricer)).client
+    client = (await start_sqlite(price=pricer)).client
     before = datetime.now(UTC)
     response = await client.post(
         "/v1/quote",
@@ -133,7 +135,7 @@ async def test_defaults_line_ids_time_and_currency(start_sqlite: Start) -> None:
 
 async def test_request_fields_reach_the_engine(start_sqlite: Start) -> None:
     pricer = RecordingPricer()
-    client = (await start_sqlite(pricer=pricer)).client
+    client = (await start_sqlite(price=pricer)).client
     body = {
         "currency": "USD",
         "customer": {
@@ -185,7 +187,7 @@ async def test_request_fields_reach_the_engine(start_sqlite: Start) -> None:
 
 async def test_codes_are_resolved_normalised_and_deduplicated(start: Start) -> None:
     pricer = RecordingPricer()
-    running = await start(pricer=pricer)
+    running = await start(price=pricer)
     client = running.client
     await client.post("/v1/admin/promotions", json=coupon("c-shared"), headers=ADMIN)
     await client.post("/v1/admin/promotions/c-shared/codes", json={"code": "SAVE10"}, headers=ADMIN)
@@ -219,7 +221,7 @@ async def test_codes_are_resolved_normalised_and_deduplicated(start: Start) -> N
 
 async def test_the_engine_gets_the_current_rules(start: Start) -> None:
     pricer = RecordingPricer()
-    client = (await start(pricer=pricer)).client
+    client = (await start(price=pricer)).client
     await client.post("/v1/quote", json=cart(), headers=CHECKOUT)
     empty_rules = pricer.calls[-1][0]
     assert empty_rules.promotions == ()
@@ -233,7 +235,7 @@ async def test_the_engine_gets_the_current_rules(start: Start) -> None:
 
 
 async def test_response_shape_follows_the_contract(start_sqlite: Start) -> None:
-    client = (await start_sqlite(pricer=floor_capped_quote)).client
+    client = (await start_sqlite(price=floor_capped_quote)).client
     await client.post("/v1/admin/promotions", json=promotion(), headers=ADMIN)
     response = await client.post("/v1/quote", json=cart(), headers=CHECKOUT)
     assert response.status_code == 200, response.text
@@ -299,19 +301,24 @@ async def test_uncapped_adjustments_have_no_capped_key(start_sqlite: Start) -> N
 
 
 async def test_the_quote_path_needs_the_database_only_for_codes(start_sqlite: Start) -> None:
-    running = await start_sqlite(pricer=RecordingPricer())
+    running = await start_sqlite(price=RecordingPricer())
     nowhere = create_async_engine(
         "postgresql+asyncpg://postgres@127.0.0.1:9/none", connect_args={"timeout": 0.5}
     )
-    real = running.wiring.repository
-    running.wiring.repository = SqlPromotionRepository(nowhere, timeout=1)
+    real = running.wiring.quotes
+    running.wiring.quotes = QuoteService(
+        rules=running.wiring.snapshot,
+        repository=SqlPromotionRepository(nowhere, timeout=1),
+        counters=running.wiring.counters,
+        price=RecordingPricer(),
+    )
     try:
         without_codes = await running.client.post("/v1/quote", json=cart(), headers=CHECKOUT)
         with_codes = await running.client.post(
             "/v1/quote", json=cart(coupon_codes=["SAVE10"]), headers=CHECKOUT
         )
     finally:
-        running.wiring.repository = real
+        running.wiring.quotes = real
         await nowhere.dispose()
     assert without_codes.status_code == 200, without_codes.text
     assert_problem(with_codes, 503, "unavailable")
@@ -320,7 +327,7 @@ async def test_the_quote_path_needs_the_database_only_for_codes(start_sqlite: St
 
 async def test_auto_coupons_bring_the_customers_claimed_codes(start: Start) -> None:
     pricer = RecordingPricer()
-    running = await start(pricer=pricer)
+    running = await start(price=pricer)
     client = running.client
     await client.post("/v1/admin/promotions", json=coupon("c-w"), headers=ADMIN)
     await running.wiring.repository.add_codes(

@@ -17,12 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
+from app.inventory.reservation_service import ReservationService, order_of
 from app.inventory.stock import FlashTake, PromotionTake
-from app.reservations import Reservations, order_of
+from app.promotions.repository import StoredCode
+from app.quoting.quote_service import QuoteService
 from app.rules.engine import price
 from app.rules.model import Line, Readings
 from app.rules.ruleset import RuleSet
-from app.storage.repository import StoredCode
 from tests.api.test_admin import assert_problem
 from tests.conftest import ADMIN, CHECKOUT, Running, Start
 from tests.integration.processes import free_port
@@ -213,13 +214,17 @@ class StaleCounters:
 def rewire(running: Running, *, counters: Any = None, repository: Any = None) -> None:
     """Give the running app a reservation service with other readers (the fakes here)."""
     wiring = running.wiring
-    wiring.reservations = Reservations(
+    quotes = QuoteService(
         rules=wiring.snapshot,
         repository=repository or wiring.repository,
+        counters=counters or wiring.counters,
+        price=price,
+    )
+    wiring.reservations = ReservationService(
+        quotes=quotes,
         ledger=wiring.ledger,
         inventory=wiring.stock,
-        counters=counters or wiring.counters,
-        pricer=price,
+        record_quote=wiring.record_quote,
         ttl=timedelta(minutes=15),
         wait_seconds=1.0,
     )

@@ -31,8 +31,8 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ResponseError
 
 from app.errors import Unavailable
+from app.inventory.counter_reader import InventoryCounterReader
 from app.inventory.keys import KeySpace
-from app.inventory.redis_readings import RedisCounters
 from app.inventory.redis_stock import SCRIPTS, RedisStock, lua_source
 from app.inventory.stock import (
     ConfirmCode,
@@ -283,7 +283,7 @@ async def test_quote_readings_for_a_cart(stock: RedisStock) -> None:
     assert (await take(stock, "r2", "c2", PromotionTake("cap", budget_amount=30, budget=100))).ok
     lines = (Line("l1", "A", 2, 1000), Line("l2", "B", 1, 500))
 
-    readings = await RedisCounters(stock).read(
+    readings = await InventoryCounterReader(stock).read(
         rules=rules, lines=lines, customer_id="c1", coupon_promotions=["cpn"]
     )
 
@@ -294,7 +294,7 @@ async def test_quote_readings_for_a_cart(stock: RedisStock) -> None:
     assert readings.check_limits
 
     # a coupon nobody presented is not read: the reads follow the cart and its codes
-    without = await RedisCounters(stock).read(rules=rules, lines=lines, customer_id="c1")
+    without = await InventoryCounterReader(stock).read(rules=rules, lines=lines, customer_id="c1")
     assert without.uses == {"cap": 0}
 
 
@@ -303,7 +303,7 @@ async def test_quote_readings_degrade_when_redis_is_down() -> None:
     client = Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.1)
     sale = Promotion(id="fs", name="flash", benefit=FlashSale(items=(FlashItem("A", 1, 5),)))
     try:
-        counters = RedisCounters(RedisStock(client, prefix=unique_prefix(), timeout=0.2))
+        counters = InventoryCounterReader(RedisStock(client, prefix=unique_prefix(), timeout=0.2))
         readings = await counters.read(
             rules=RuleSet([sale], version="v1"), lines=(Line("l1", "A", 1, 9),), customer_id=None
         )

@@ -16,18 +16,19 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.storage import db
-from app.storage.ledger import (
+from app.inventory.ledger import (
     Marked,
     NewOrder,
     NewReservation,
     OrderLine,
+    ReservationStatus,
     ReservedPromotion,
     Settlement,
-    SqlReservationRepository,
-    Status,
     StoredReservation,
 )
+from app.inventory.order_document import OrderDocument
+from app.storage import db
+from app.storage.sql_ledger import SqlReservationRepository
 from app.storage.tables import Base
 from tests.conftest import Backend
 
@@ -50,6 +51,25 @@ def ledger(engine: AsyncEngine) -> SqlReservationRepository:
     return SqlReservationRepository(engine, timeout=5)
 
 
+QUOTE = OrderDocument(
+    currency="CNY",
+    subtotal=1000,
+    discount_total=100,
+    shipping_fee=0,
+    shipping_discount=0,
+    total=900,
+    lines=[],
+    applied=[],
+    gifts=[],
+    coupons=[],
+    hints=[],
+    optimal=True,
+    degraded=False,
+    warnings=[],
+    rules_version="v#1",
+)
+
+
 def new(n: int, *, expires_in: timedelta = timedelta(minutes=15)) -> NewReservation:
     return NewReservation(
         id=f"r-{n}",
@@ -59,7 +79,7 @@ def new(n: int, *, expires_in: timedelta = timedelta(minutes=15)) -> NewReservat
         created_at=NOW,
         currency="CNY",
         total=900,
-        quote={"total": 900},
+        quote=QUOTE,
         rules_version="v#1",
         promotions=(ReservedPromotion("fs", amount=100, units={"A": 1}),),
     )
@@ -95,10 +115,10 @@ async def test_state_changes_are_conditional(ledger: SqlReservationRepository) -
     assert await ledger.mark_reserved("r-1", customer_id="c-1", codes=(), now=NOW) is Marked.GONE
     assert await ledger.confirm("r-1", ORDER, now=NOW)
     assert not await ledger.confirm("r-1", ORDER, now=NOW)
-    assert not await ledger.close("r-1", Status.CANCELLED, now=NOW)
+    assert not await ledger.close("r-1", ReservationStatus.CANCELLED, now=NOW)
     found = await ledger.get("r-1")
     assert found is not None
-    assert found.status is Status.CONFIRMED
+    assert found.status is ReservationStatus.CONFIRMED
     assert found.taken_from == ("fs",)
     stats = await ledger.stats("fs")
     assert (stats.reservations, stats.confirmed, stats.gmv, stats.discount_given) == (
@@ -123,7 +143,7 @@ async def test_sweepers_running_at_once_settle_each_reservation_once(
     async def settle(found: StoredReservation) -> Settlement | None:
         calls[found.id] += 1
         await asyncio.sleep(0.01)
-        return Settlement(Status.EXPIRED)
+        return Settlement(ReservationStatus.EXPIRED)
 
     moved = await asyncio.gather(
         *(
@@ -139,6 +159,6 @@ async def test_sweepers_running_at_once_settle_each_reservation_once(
         moved.append(more)
     assert sum(moved) == 30
     found = [await ledger.get(f"r-{n}") for n in range(30)]
-    assert {r.status for r in found if r is not None} == {Status.EXPIRED}
+    assert {r.status for r in found if r is not None} == {ReservationStatus.EXPIRED}
     if ledger.is_postgres:  # rows another sweeper holds are skipped, not settled twice
         assert set(calls.values()) == {1}

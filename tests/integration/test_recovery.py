@@ -2,7 +2,7 @@
 
 Against a redis-server of the test's own (on a spare loopback port, so that
 FLUSHALL touches nobody else's keys): reserve and confirm, flush Redis, then
-rebuild with ``python -m app.inventory.recover rebuild`` or by restarting the
+rebuild with ``python -m app.cli.recover rebuild`` or by restarting the
 service, and check that nothing can be sold twice, that the ledger's orders
 are intact and that ``reconcile`` agrees (exit 0), or reports a counter that
 was tampered with (exit 1). The rebuild script's own rules are checked on the
@@ -27,7 +27,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.inventory.recover import Recovery
+from app.inventory.recovery import Recovery
 from app.inventory.redis_stock import RedisStock
 from app.inventory.stock import (
     ConfirmCode,
@@ -108,7 +108,7 @@ async def recover(backend: Backend, redis_url: str, command: str) -> tuple[int, 
         "REDIS_PREFIX": options["redis_prefix"],
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.inventory.recover", command, cwd=ROOT, env=env,
+        sys.executable, "-m", "app.cli.recover", command, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await asyncio.wait_for(process.communicate(), timeout=60)

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.errors import Conflict, NotFound, Unavailable
+from app.promotions.repository import NewCode
 from app.storage import db
-from app.storage.repository import NewCode, SqlPromotionRepository
+from app.storage.sql_promotions import SqlPromotionRepository
 from tests.conftest import Backend
 
 BODY = {"id": "p1", "benefit": {"type": "amount_off", "amount": 100}}

@@ -8,12 +8,14 @@ of promotions stays small (≤ 6) so a brute force over every combination is che
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 from hypothesis import strategies as st
 
+from app.rules.benefits import registered
 from app.rules.model import (
     AmountOff,
     Benefit,
@@ -56,21 +58,7 @@ TIERS = ("silver", "gold")
 GROUPS = ("g1", "g2")
 GIFT_SKUS = ("G1", "G2")
 
-BENEFIT_TYPES = (
-    "item_percent_off",
-    "item_amount_off",
-    "item_fixed_price",
-    "member_price",
-    "flash_sale",
-    "threshold",
-    "amount_off",
-    "percent_off",
-    "nth_item",
-    "bundle",
-    "gift",
-    "free_shipping",
-    "shipping_amount_off",
-)
+BENEFIT_TYPES = registered()  # the registry's list; _DRAW below must cover it
 
 # ------------------------------------------------------------------------ scalars
 # strategies are built once, here, not inside the composites: building them per
@@ -281,36 +269,34 @@ def _bundle(draw: st.DrawFn, cart: Cart) -> Bundle:
     )
 
 
+def _percent_off(draw: st.DrawFn, cart: Cart) -> Benefit:
+    cap = _off(draw, cart) if draw(st.booleans()) else None
+    return PercentOff(draw(percent), cap)
+
+
+_DRAW: dict[str, Callable[[st.DrawFn, Cart], Benefit]] = {
+    "item_percent_off": lambda draw, cart: ItemPercentOff(draw(percent)),
+    "item_amount_off": lambda draw, cart: ItemAmountOff(_unit_price(draw, cart)),
+    "item_fixed_price": lambda draw, cart: ItemFixedPrice(_unit_price(draw, cart)),
+    "member_price": _member_price,
+    "flash_sale": _flash_sale,
+    "threshold": _threshold,
+    "amount_off": lambda draw, cart: AmountOff(_off(draw, cart)),
+    "percent_off": _percent_off,
+    "nth_item": lambda draw, cart: NthItem(2 + draw(_small[1]), draw(percent)),
+    "bundle": _bundle,
+    "gift": _gift,
+    "free_shipping": lambda draw, cart: FreeShipping(),
+    "shipping_amount_off": lambda draw, cart: ShippingAmountOff(1 + draw(_small[1]) * draw(money)),
+}
+DRAWN = frozenset(_DRAW)
+"""The benefit types the strategies can draw (checked against the registry)."""
+
+
 def _benefit(draw: st.DrawFn, kind: str, cart: Cart) -> Benefit:
-    match kind:
-        case "item_percent_off":
-            return ItemPercentOff(draw(percent))
-        case "item_amount_off":
-            return ItemAmountOff(_unit_price(draw, cart))
-        case "item_fixed_price":
-            return ItemFixedPrice(_unit_price(draw, cart))
-        case "member_price":
-            return _member_price(draw, cart)
-        case "flash_sale":
-            return _flash_sale(draw, cart)
-        case "threshold":
-            return _threshold(draw, cart)
-        case "amount_off":
-            return AmountOff(_off(draw, cart))
-        case "percent_off":
-            cap = _off(draw, cart) if draw(st.booleans()) else None
-            return PercentOff(draw(percent), cap)
-        case "nth_item":
-            return NthItem(2 + draw(_small[1]), draw(percent))
-        case "bundle":
-            return _bundle(draw, cart)
-        case "gift":
-            return _gift(draw, cart)
-        case "free_shipping":
-            return FreeShipping()
-        case "shipping_amount_off":
-            return ShippingAmountOff(1 + draw(_small[1]) * draw(money))
-    raise AssertionError(kind)
+    if kind not in _DRAW:
+        raise AssertionError(f"no strategy for the registered benefit type {kind!r}")
+    return _DRAW[kind](draw, cart)
 
 
 # -------------------------------------------------------------------- promotions

@@ -1,4 +1,4 @@
-"""Bodies → the engine's records."""
+"""Bodies → the stored promotion document → the engine's records."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
+from app.api.records import promotion_body, promotion_document
 from app.api.schemas import PromotionBody, QuoteBody
+from app.promotions.document import PromotionDocument
 from app.rules import model
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def convert(body: dict[str, Any]) -> model.Promotion:
-    return PromotionBody.model_validate({"id": "p", **body}).to_model(default_timezone=SHANGHAI)
+    document = promotion_document(PromotionBody.model_validate({"id": "p", **body}))
+    return document.to_record(default_timezone=SHANGHAI)
 
 
 def test_defaults() -> None:
@@ -109,12 +112,13 @@ def test_stored_body_round_trips() -> None:
             "benefit": {"type": "nth_item", "every": 2, "percent": 50},
         }
     )
-    stored = body.stored("gen-1")
+    stored = promotion_document(body, "gen-1").to_stored()
+    assert stored["schema_version"] == 1
     assert stored["id"] == "gen-1"
     assert stored["name"] == "gen-1"
     assert stored["hours"] == [{"from": "10:00", "to": "12:00"}]
-    again = PromotionBody.model_validate(stored)
-    assert again.stored("gen-1") == stored
+    again = promotion_body(PromotionDocument.from_stored(stored))
+    assert promotion_document(again, "gen-1").to_stored() == stored
 
 
 def test_cross_field_problems_come_with_field_problems() -> None:

@@ -7,7 +7,7 @@ from functools import partial
 
 import pytest
 
-from app import wording
+from app.api import wording
 from app.rules import model
 
 CNY = partial(wording.money, currency="CNY")

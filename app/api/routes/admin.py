@@ -6,16 +6,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from app import admin
 from app.api.auth import require
-from app.api.deps import WiringDep
+from app.api.deps import PromotionsDep
+from app.api.records import (
+    code_request,
+    codes_response,
+    promotion_body,
+    promotion_document,
+    stats_response,
+)
 from app.api.schemas import (
     CodesBody,
     CodesResponse,
     PromotionBody,
     PromotionList,
+    PromotionStatus,
     StatsResponse,
-    Status,
 )
 
 router = APIRouter(prefix="/v1/admin/promotions", tags=["admin"], dependencies=[require("admin")])
@@ -24,48 +30,32 @@ PromotionIdPath = Annotated[str, Path(alias="promotion_id", max_length=128)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PromotionBody)
-async def create(body: PromotionBody, wiring: WiringDep) -> PromotionBody:
-    return await admin.create_promotion(
-        body=body,
-        repository=wiring.repository,
-        rules=wiring.refresher,
-        counters=wiring.recovery,
-        tz=wiring.settings.timezone,
-    )
+async def create(body: PromotionBody, promotions: PromotionsDep) -> PromotionBody:
+    return promotion_body(await promotions.create(promotion_document(body)))
 
 
 @router.get("", response_model=PromotionList)
 async def list_all(
-    wiring: WiringDep, status: Annotated[Status | None, Query()] = None
+    promotions: PromotionsDep, status: Annotated[PromotionStatus | None, Query()] = None
 ) -> PromotionList:
-    items = await admin.list_promotions(repository=wiring.repository, status=status)
-    return PromotionList(items=items)
+    return PromotionList(items=[promotion_body(d) for d in await promotions.find(status)])
 
 
 @router.get("/{promotion_id}", response_model=PromotionBody)
-async def get_one(promotion_id: PromotionIdPath, wiring: WiringDep) -> PromotionBody:
-    return await admin.get_promotion(promotion_id=promotion_id, repository=wiring.repository)
+async def get_one(promotion_id: PromotionIdPath, promotions: PromotionsDep) -> PromotionBody:
+    return promotion_body(await promotions.get(promotion_id))
 
 
 @router.put("/{promotion_id}", response_model=PromotionBody)
 async def replace(
-    promotion_id: PromotionIdPath, body: PromotionBody, wiring: WiringDep
+    promotion_id: PromotionIdPath, body: PromotionBody, promotions: PromotionsDep
 ) -> PromotionBody:
-    return await admin.replace_promotion(
-        promotion_id=promotion_id,
-        body=body,
-        repository=wiring.repository,
-        rules=wiring.refresher,
-        counters=wiring.recovery,
-        tz=wiring.settings.timezone,
-    )
+    return promotion_body(await promotions.replace(promotion_document(body, promotion_id)))
 
 
 @router.delete("/{promotion_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete(promotion_id: PromotionIdPath, wiring: WiringDep) -> Response:
-    await admin.delete_promotion(
-        promotion_id=promotion_id, repository=wiring.repository, rules=wiring.refresher
-    )
+async def delete(promotion_id: PromotionIdPath, promotions: PromotionsDep) -> Response:
+    await promotions.delete(promotion_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -73,15 +63,11 @@ async def delete(promotion_id: PromotionIdPath, wiring: WiringDep) -> Response:
     "/{promotion_id}/codes", status_code=status.HTTP_201_CREATED, response_model=CodesResponse
 )
 async def add_codes(
-    promotion_id: PromotionIdPath, body: CodesBody, wiring: WiringDep
+    promotion_id: PromotionIdPath, body: CodesBody, promotions: PromotionsDep
 ) -> CodesResponse:
-    return await admin.add_codes(
-        promotion_id=promotion_id, body=body, repository=wiring.repository, rules=wiring.refresher
-    )
+    return codes_response(await promotions.add_codes(promotion_id, code_request(body)))
 
 
 @router.get("/{promotion_id}/stats", response_model=StatsResponse)
-async def stats(promotion_id: PromotionIdPath, wiring: WiringDep) -> StatsResponse:
-    return await admin.promotion_stats(
-        promotion_id=promotion_id, repository=wiring.repository, ledger=wiring.ledger
-    )
+async def stats(promotion_id: PromotionIdPath, promotions: PromotionsDep) -> StatsResponse:
+    return stats_response(await promotions.stats(promotion_id))

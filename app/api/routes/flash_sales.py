@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app import flash_sales
 from app.api.auth import require
-from app.api.deps import WiringDep
+from app.api.deps import FlashSalesDep
+from app.api.records import flash_sale_response
 from app.api.schemas import FlashSaleResponse
 
 router = APIRouter(
@@ -18,8 +18,6 @@ router = APIRouter(
 
 @router.get("/{promotion_id}", response_model=FlashSaleResponse)
 async def get_one(
-    promotion_id: Annotated[str, Path(max_length=128)], wiring: WiringDep
+    promotion_id: Annotated[str, Path(max_length=128)], flash_sales: FlashSalesDep
 ) -> FlashSaleResponse:
-    return await flash_sales.flash_sale(
-        promotion_id=promotion_id, rules=wiring.snapshot.rules, inventory=wiring.stock
-    )
+    return flash_sale_response(await flash_sales.stock(promotion_id))

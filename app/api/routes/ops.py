@@ -8,8 +8,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import WiringDep
-from app.api.errors import problem_response
+from app.api.deps import ReadinessDep
+from app.api.problems import problem_response
 
 router = APIRouter(tags=["operations"])
 
@@ -21,15 +21,19 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=None)
-async def readyz(wiring: WiringDep) -> JSONResponse:
+async def readyz(readiness: ReadinessDep) -> JSONResponse:
     """Ready: the database and Redis both answer. Otherwise 503 (problem+json) with
-    each dependency's state."""
-    checks: dict[str, Any] = await wiring.readiness()
-    if all(check["state"] == "up" for check in checks.values()):
+    each dependency's state. Stored promotions that no longer read are listed
+    under ``checks.promotions`` (present only then); they do not make it unready."""
+    report = await readiness.readiness()
+    checks: dict[str, Any] = dict(report.dependencies)
+    if report.unreadable:
+        checks["promotions"] = {"state": "unreadable", "unreadable": list(report.unreadable)}
+    if report.ready:
         return JSONResponse(
-            {"status": "ready", "rules_version": wiring.snapshot.rules.version, "checks": checks}
+            {"status": "ready", "rules_version": report.rules_version, "checks": checks}
         )
-    down = sorted(name for name, check in checks.items() if check["state"] != "up")
+    down = sorted(n for n, check in report.dependencies.items() if check["state"] != "up")
     return problem_response(
         status=503,
         code="unavailable",

@@ -6,22 +6,16 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from app import quoting
 from app.api.auth import require
-from app.api.deps import WiringDep
+from app.api.deps import QuotesDep
+from app.api.records import quote_query
 from app.api.schemas import QuoteBody, QuoteResponse
 
 router = APIRouter(prefix="/v1", tags=["quote"], dependencies=[require("checkout")])
 
 
 @router.post("/quote", response_model=QuoteResponse)
-async def post_quote(body: QuoteBody, wiring: WiringDep) -> QuoteResponse:
+async def post_quote(body: QuoteBody, quotes: QuotesDep) -> QuoteResponse:
     """Price a cart against the current rules; no side effects."""
-    return await quoting.quote(
-        body=body,
-        rules=wiring.snapshot.rules,
-        repository=wiring.repository,
-        counters=wiring.counters,
-        pricer=wiring.pricer,
-        now=datetime.now(UTC),
-    )
+    quoted = await quotes.quote(quote_query(body, now=datetime.now(UTC)))
+    return QuoteResponse.from_quote(quoted.quote)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
 from app.api.auth import require
-from app.api.deps import WiringDep
+from app.api.deps import ReservationsDep
+from app.api.records import reservation_request, reservation_response
 from app.api.schemas import ReservationBody, ReservationResponse
 
 router = APIRouter(
@@ -24,28 +26,34 @@ ReservationIdPath = Annotated[str, Path(alias="reservation_id", max_length=64)]
     responses={200: {"model": ReservationResponse, "description": "the order_id's reservation"}},
 )
 async def reserve(
-    body: ReservationBody, wiring: WiringDep, response: Response
+    body: ReservationBody, reservations: ReservationsDep, response: Response
 ) -> ReservationResponse:
     """Price the cart and hold what the price needs: 201 when made now, 200 with
     the same reservation when this ``order_id`` has one already."""
-    made, created = await wiring.reservations.reserve(body)
+    made, created = await reservations.reserve(reservation_request(body, now=datetime.now(UTC)))
     if not created:
         response.status_code = status.HTTP_200_OK
-    return made
+    return reservation_response(made)
 
 
 @router.get("/{reservation_id}", response_model=ReservationResponse)
-async def get_one(reservation_id: ReservationIdPath, wiring: WiringDep) -> ReservationResponse:
-    return await wiring.reservations.get(reservation_id)
+async def get_one(
+    reservation_id: ReservationIdPath, reservations: ReservationsDep
+) -> ReservationResponse:
+    return reservation_response(await reservations.get(reservation_id))
 
 
 @router.post("/{reservation_id}/confirm", response_model=ReservationResponse)
-async def confirm(reservation_id: ReservationIdPath, wiring: WiringDep) -> ReservationResponse:
+async def confirm(
+    reservation_id: ReservationIdPath, reservations: ReservationsDep
+) -> ReservationResponse:
     """Payment succeeded: the order goes to the ledger. Idempotent."""
-    return await wiring.reservations.confirm(reservation_id)
+    return reservation_response(await reservations.confirm(reservation_id))
 
 
 @router.post("/{reservation_id}/cancel", response_model=ReservationResponse)
-async def cancel(reservation_id: ReservationIdPath, wiring: WiringDep) -> ReservationResponse:
+async def cancel(
+    reservation_id: ReservationIdPath, reservations: ReservationsDep
+) -> ReservationResponse:
     """Give back everything the reservation holds. Idempotent."""
-    return await wiring.reservations.cancel(reservation_id)
+    return reservation_response(await reservations.cancel(reservation_id))

@@ -1,6 +1,11 @@
-"""The registry of benefit types: one rule per type string.
+"""The registry of benefit types: one rule per type string — the one list of types.
 
-Adding a benefit type is one new module beside these and one line below.
+Adding a benefit type is one new module beside these and one line below. Every
+other list of benefit types is checked against ``registered()``
+(``tests/unit/test_benefit_registry.py``): the API's ``BenefitBody`` union, the
+stored ``BenefitDocument`` union, the wording (``app.api.wording.DESCRIPTIONS``)
+and the property-test strategies; a type registered here and missing there
+fails that test, which names the place.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from app.rules.benefits.item import (
 )
 from app.rules.benefits.nth_item import NthItemRule
 from app.rules.benefits.shipping import FreeShippingRule, ShippingAmountOffRule
-from app.rules.benefits.spread import AmountOffRule, PercentOffRule, ThresholdRule
+from app.rules.benefits.threshold import AmountOffRule, PercentOffRule, ThresholdRule
 
 ITEM_RULES: Mapping[str, ItemRule] = {
     "item_percent_off": ItemPercentOffRule(),
@@ -46,3 +51,8 @@ SHIPPING_RULES: Mapping[str, ShippingRule] = {
 BENEFIT_TYPES: frozenset[str] = (
     frozenset(ITEM_RULES) | frozenset(ORDER_RULES) | frozenset(SHIPPING_RULES)
 )
+
+
+def registered() -> tuple[str, ...]:
+    """Every registered benefit type, in registry order (item, order, shipping)."""
+    return (*ITEM_RULES, *ORDER_RULES, *SHIPPING_RULES)

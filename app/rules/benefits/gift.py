@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.rules.benefits.base import Miss, OrderEffect, ScopedLine, measure
-from app.rules.benefits.spread import highest_reached, miss_first_tier
+from app.rules.benefits.threshold import highest_reached, miss_first_tier
 from app.rules.model import Benefit, Gift, Stage, Tier
 
 

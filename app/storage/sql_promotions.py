@@ -1,157 +1,36 @@
-"""The promotion repository: the only code that queries the tables.
+"""``SqlPromotionRepository``: the only code that queries the promotion, code and
+``rules_meta`` tables; it implements ``app.promotions.repository.PromotionRepository``.
 
-``PromotionRepository`` is the interface the services use;
-``SqlPromotionRepository`` implements it with SQLAlchemy for PostgreSQL and
-SQLite alike. Every call runs in its own transaction under a deadline
-(``DB_TIMEOUT_SECONDS``); a deadline missed or a connection lost becomes
-``Unavailable`` (503 with ``Retry-After``), a duplicate key ``Conflict``.
-Every write of promotions or codes bumps ``rules_meta`` in the same
-transaction, so the version the instances compare moves with the data.
+Works on PostgreSQL and SQLite alike. Every call runs in its own transaction
+under a deadline (``DB_TIMEOUT_SECONDS``); a deadline missed or a connection
+lost becomes ``Unavailable`` (503 with ``Retry-After``), a duplicate key
+``Conflict``. Every write of promotions or codes bumps ``rules_meta`` in the
+same transaction, so the version the instances compare moves with the data.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import Conflict, NotFound, Unavailable
+from app.errors import Conflict, NotFound
+from app.promotions.repository import (
+    CodeCounts,
+    NewCode,
+    RulesVersion,
+    StoredCode,
+    StoredPromotion,
+)
+from app.storage.sql_store import SqlStore
 from app.storage.tables import CouponCodeRow, PromotionRow, RulesMetaRow
 
-# ----------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True, slots=True)
-class RulesVersion:
-    """The ``rules_meta`` counter and the time it last moved."""
-
-    counter: int
-    changed_at: datetime
-
-    def __str__(self) -> str:
-        return f"{self.changed_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}Z#{self.counter}"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPromotion:
-    id: str
-    status: str
-    trigger: str
-    body: Mapping[str, Any]
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class NewCode:
-    code: str  # normalised upper-case
-    kind: str  # shared | unique
-    customer_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredCode:
-    code: str
-    promotion_id: str
-    kind: str
-    customer_id: str | None
-    status: str  # available | reserved | used
-
-
-@dataclass(frozen=True, slots=True)
-class CodeCounts:
-    total: int = 0
-    claimed: int = 0  # unique codes with an owner
-    used: int = 0  # redeemed
-
-
-# --------------------------------------------------------------------- interface
-
-
-class PromotionRepository(Protocol):
-    async def add(
-        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any]
-    ) -> StoredPromotion:
-        """Store a new promotion; ``Conflict`` when the id exists."""
-
-    async def get(self, promotion_id: str) -> StoredPromotion | None: ...
-
-    async def list(self, status: str | None = None) -> builtins.list[StoredPromotion]:
-        """Every promotion (or those with ``status``), by id."""
-
-    async def replace(
-        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any]
-    ) -> StoredPromotion:
-        """Replace an existing promotion; ``NotFound`` when there is none."""
-
-    async def delete(self, promotion_id: str) -> None:
-        """Delete a promotion and its codes; ``NotFound`` when there is none."""
-
-    async def current_version(self) -> RulesVersion: ...
-
-    async def load(self) -> tuple[RulesVersion, builtins.list[StoredPromotion]]:
-        """The version, then every promotion (at least as new as that version)."""
-
-    async def add_codes(
-        self, promotion_id: str, codes: Sequence[NewCode]
-    ) -> builtins.list[StoredCode]:
-        """Store codes for a promotion; ``Conflict`` when any code exists."""
-
-    async def resolve_codes(self, codes: Sequence[str]) -> dict[str, StoredCode]:
-        """The known ones among ``codes`` (normalised), by code."""
-
-    async def customer_codes(self, customer_id: str) -> builtins.list[StoredCode]:
-        """The unused codes a customer has claimed (their wallet)."""
-
-    async def code_counts(self, promotion_id: str) -> CodeCounts: ...
-
-    async def ping(self) -> None: ...
-
-
 # ------------------------------------------------------------------ SQLAlchemy
-
-
-class SqlStore:
-    """What every SQL repository shares: sessions, and transactions under a deadline."""
-
-    def __init__(self, engine: AsyncEngine, *, timeout: float) -> None:
-        self._engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._timeout = timeout
-
-    @property
-    def is_postgres(self) -> bool:
-        return self._engine.dialect.name == "postgresql"
-
-    @asynccontextmanager
-    async def _transaction(
-        self, what: str, *, within: float | None = None
-    ) -> AsyncIterator[AsyncSession]:
-        """One transaction, committed on leaving, within ``within`` seconds (default
-        ``DB_TIMEOUT_SECONDS``); a missed deadline or a lost connection is
-        ``Unavailable``."""
-        seconds = within or self._timeout
-        try:
-            async with asyncio.timeout(seconds), self._sessions.begin() as session:
-                yield session
-        except TimeoutError as exc:
-            raise Unavailable(f"the database did not answer within {seconds:g}s ({what})") from exc
-        except (
-            sa_exc.OperationalError,
-            sa_exc.InterfaceError,
-            sa_exc.TimeoutError,
-            sa_exc.DisconnectionError,
-            OSError,
-        ) as exc:
-            raise Unavailable(f"the database is unreachable ({what})") from exc
 
 
 class SqlPromotionRepository(SqlStore):

@@ -1,9 +1,8 @@
-"""The reservation repository and the order ledger: the only code that queries
-``reservations``, ``reservation_promotions`` and the ``order*`` tables.
+"""``SqlReservationRepository``: the only code that queries ``reservations``,
+``reservation_promotions`` and the ``order*`` tables; it implements
+``app.inventory.ledger.ReservationRepository`` for PostgreSQL and SQLite.
 
-``ReservationRepository`` is the interface the services use;
-``SqlReservationRepository`` implements it for PostgreSQL and SQLite. Every
-state change is one conditional UPDATE (``WHERE status = ...``) in one
+Every state change is one conditional UPDATE (``WHERE status = ...``) in one
 transaction together with everything that goes with it (the coupon codes it
 holds; on confirmation, the order and its lines), so two instances, or a
 request and the sweeper, racing over one reservation cannot both win.
@@ -15,18 +14,29 @@ from __future__ import annotations
 import asyncio
 import builtins
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.inventory.ledger import (
+    HELD,
+    OPEN,
+    Marked,
+    NewOrder,
+    NewReservation,
+    ReservationStats,
+    ReservationStatus,
+    ReservedPromotion,
+    Settlement,
+    StoredReservation,
+)
+from app.inventory.order_document import OrderDocument
 from app.inventory.stock import HeldTake, LedgerCounts
-from app.storage.repository import SqlStore
+from app.storage.sql_store import SqlStore
 from app.storage.tables import (
     CouponCodeRow,
     OrderAdjustmentRow,
@@ -38,211 +48,6 @@ from app.storage.tables import (
     ReservationRow,
 )
 
-# ----------------------------------------------------------------------- records
-
-
-class Status(StrEnum):
-    PENDING = "pending"  # the row is written, the take is under way
-    RESERVED = "reserved"
-    CONFIRMED = "confirmed"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-
-
-OPEN = (Status.PENDING, Status.RESERVED)  # holding (or about to hold) what they took
-HELD = (Status.PENDING, Status.RESERVED, Status.CONFIRMED)  # counted in the counters
-
-
-@dataclass(frozen=True, slots=True)
-class ReservedPromotion:
-    """A promotion a reservation's price applied, and what it took from its counters."""
-
-    promotion_id: str
-    amount: int  # the discount it gave this order
-    use: bool = False  # one use counted (max_uses, max_uses_per_customer)
-    budget_amount: int = 0  # spent from limits.budget
-    units: Mapping[str, int] = field(default_factory=dict)  # flash-sale units by sku
-
-    @property
-    def takes(self) -> bool:
-        return self.use or self.budget_amount > 0 or any(u > 0 for u in self.units.values())
-
-
-@dataclass(frozen=True, slots=True)
-class NewReservation:
-    id: str
-    order_id: str
-    customer_id: str
-    expires_at: datetime
-    created_at: datetime
-    currency: str
-    total: int
-    quote: Mapping[str, Any]  # the quote as answered
-    rules_version: str
-    promotions: tuple[ReservedPromotion, ...] = ()
-    coupon_codes: tuple[str, ...] = ()  # single-use codes to hold
-
-    @property
-    def taken_from(self) -> tuple[str, ...]:
-        """The promotions whose counters this reservation takes from."""
-        return _taken_from(self.promotions)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredReservation:
-    id: str
-    order_id: str
-    customer_id: str
-    status: Status
-    expires_at: datetime
-    created_at: datetime
-    updated_at: datetime
-    currency: str
-    total: int
-    quote: Mapping[str, Any]
-    rules_version: str
-    promotions: tuple[ReservedPromotion, ...] = ()
-    coupon_codes: tuple[str, ...] = ()
-
-    @property
-    def taken_from(self) -> tuple[str, ...]:
-        """The promotions whose counters this reservation took from."""
-        return _taken_from(self.promotions)
-
-
-def _taken_from(promotions: Sequence[ReservedPromotion]) -> tuple[str, ...]:
-    return tuple(p.promotion_id for p in promotions if p.takes)
-
-
-@dataclass(frozen=True, slots=True)
-class OrderLine:
-    line_id: str
-    sku: str
-    qty: int
-    unit_price: int
-    list_total: int
-    discount: int
-    final_total: int
-
-
-@dataclass(frozen=True, slots=True)
-class OrderAdjustment:
-    line_id: str
-    promotion_id: str
-    amount: int
-    units: int
-    capped: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class OrderPromotion:
-    promotion_id: str
-    name: str
-    stage: str
-    benefit_type: str
-    amount: int
-    coupon_code: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderCoupon:
-    code: str
-    promotion_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class NewOrder:
-    """What the ledger records of a confirmed reservation."""
-
-    subtotal: int
-    discount_total: int
-    shipping_fee: int
-    shipping_discount: int
-    total: int
-    lines: tuple[OrderLine, ...] = ()
-    adjustments: tuple[OrderAdjustment, ...] = ()
-    promotions: tuple[OrderPromotion, ...] = ()
-    coupons: tuple[OrderCoupon, ...] = ()  # codes applied
-
-
-class Marked(StrEnum):
-    """The outcome of turning a pending reservation into a reserved one."""
-
-    RESERVED = "reserved"
-    CODE_TAKEN = "code_taken"  # a single-use code is no longer available: nothing written
-    GONE = "gone"  # the row is no longer pending (the sweeper expired it): nothing written
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """What the sweeper decided for one expired reservation: ``expired``, or
-    ``confirmed`` with its order (its confirmation had reached the inventory)."""
-
-    status: Status
-    order: NewOrder | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationStats:
-    reservations: int = 0  # made (not pending)
-    confirmed: int = 0
-    cancelled: int = 0
-    expired: int = 0
-    discount_given: int = 0  # by confirmed orders
-    gmv: int = 0  # totals of confirmed orders
-    budget_spent: int = 0  # by reserved and confirmed ones
-
-
-# --------------------------------------------------------------------- interface
-
-
-class ReservationRepository(Protocol):
-    async def add_pending(self, new: NewReservation) -> bool:
-        """Write a pending reservation; False (nothing written) when its order_id exists."""
-
-    async def get(self, reservation_id: str) -> StoredReservation | None: ...
-
-    async def by_order(self, order_id: str) -> StoredReservation | None: ...
-
-    async def forget(self, reservation_id: str) -> None:
-        """Delete a reservation that is still pending (its take failed)."""
-
-    async def mark_reserved(
-        self, reservation_id: str, *, customer_id: str, codes: Sequence[str], now: datetime
-    ) -> Marked:
-        """pending → reserved, and its single-use ``codes`` available → reserved
-        (those of no owner or of ``customer_id``), all or nothing."""
-
-    async def confirm(self, reservation_id: str, order: NewOrder, *, now: datetime) -> bool:
-        """reserved → confirmed with its order in the ledger and its codes used;
-        False (nothing written) when it was not reserved."""
-
-    async def close(self, reservation_id: str, status: Status, *, now: datetime) -> bool:
-        """pending/reserved → ``status`` (cancelled or expired), codes back to
-        available; False (nothing written) when it was neither."""
-
-    async def sweep_expired(
-        self,
-        *,
-        now: datetime,
-        pending_before: datetime,
-        limit: int,
-        settle: Callable[[StoredReservation], Awaitable[Settlement | None]],
-        within: float,
-    ) -> int:
-        """Reserved reservations past ``expires_at`` (pending ones past
-        ``pending_before``), up to ``limit``: ``settle`` each, apply what it
-        decided; rows another sweeper holds are skipped; all within ``within``
-        seconds. Returns how many moved."""
-
-    async def ledger_counts(self, promotion_id: str) -> LedgerCounts: ...
-
-    async def states(self, reservation_ids: Sequence[str]) -> dict[str, tuple[Status, datetime]]:
-        """Status and expiry of those of ``reservation_ids`` that exist."""
-
-    async def stats(self, promotion_id: str) -> ReservationStats: ...
-
-
 # ------------------------------------------------------------------ SQLAlchemy
 
 
@@ -252,11 +57,11 @@ class SqlReservationRepository(SqlStore):
             "id": new.id,
             "order_id": new.order_id,
             "customer_id": new.customer_id,
-            "status": Status.PENDING.value,
+            "status": ReservationStatus.PENDING.value,
             "expires_at": new.expires_at,
             "currency": new.currency,
             "total": new.total,
-            "quote": dict(new.quote),
+            "quote": new.quote.to_stored(),
             "coupon_codes": list(new.coupon_codes),
             "rules_version": new.rules_version,
             "created_at": new.created_at,
@@ -294,7 +99,7 @@ class SqlReservationRepository(SqlStore):
             await session.execute(
                 delete(ReservationRow)
                 .where(ReservationRow.id == reservation_id)
-                .where(ReservationRow.status == Status.PENDING.value)
+                .where(ReservationRow.status == ReservationStatus.PENDING.value)
             )
 
     async def mark_reserved(
@@ -303,7 +108,11 @@ class SqlReservationRepository(SqlStore):
         try:
             async with self._transaction("reserve") as session:
                 if not await _move(
-                    session, reservation_id, (Status.PENDING,), Status.RESERVED, now
+                    session,
+                    reservation_id,
+                    (ReservationStatus.PENDING,),
+                    ReservationStatus.RESERVED,
+                    now,
                 ):
                     return Marked.GONE
                 if codes:
@@ -330,7 +139,7 @@ class SqlReservationRepository(SqlStore):
         async with self._transaction("confirm reservation") as session:
             return await _confirm(session, reservation_id, order, now)
 
-    async def close(self, reservation_id: str, status: Status, *, now: datetime) -> bool:
+    async def close(self, reservation_id: str, status: ReservationStatus, *, now: datetime) -> bool:
         async with self._transaction(f"{status} reservation") as session:
             return await _close(session, reservation_id, status, now)
 
@@ -348,11 +157,11 @@ class SqlReservationRepository(SqlStore):
             .where(
                 or_(
                     and_(
-                        ReservationRow.status == Status.RESERVED.value,
+                        ReservationRow.status == ReservationStatus.RESERVED.value,
                         ReservationRow.expires_at <= now,
                     ),
                     and_(
-                        ReservationRow.status == Status.PENDING.value,
+                        ReservationRow.status == ReservationStatus.PENDING.value,
                         ReservationRow.expires_at <= pending_before,
                     ),
                 )
@@ -374,10 +183,10 @@ class SqlReservationRepository(SqlStore):
             for row, decided in zip(rows, decisions, strict=True):
                 if decided is None:
                     continue
-                if decided.status is Status.CONFIRMED and decided.order is not None:
+                if decided.status is ReservationStatus.CONFIRMED and decided.order is not None:
                     done = await _confirm(session, row.id, decided.order, now)
                 else:
-                    done = await _close(session, row.id, Status.EXPIRED, now)
+                    done = await _close(session, row.id, ReservationStatus.EXPIRED, now)
                 moved += int(done)
         return moved
 
@@ -412,10 +221,12 @@ class SqlReservationRepository(SqlStore):
             )
             if not (held.use or held.budget_amount or held.units):
                 continue
-            (confirmed if status == Status.CONFIRMED.value else open_).append(held)
+            (confirmed if status == ReservationStatus.CONFIRMED.value else open_).append(held)
         return LedgerCounts(promotion_id, confirmed=tuple(confirmed), open=tuple(open_))
 
-    async def states(self, reservation_ids: Sequence[str]) -> dict[str, tuple[Status, datetime]]:
+    async def states(
+        self, reservation_ids: Sequence[str]
+    ) -> dict[str, tuple[ReservationStatus, datetime]]:
         if not reservation_ids:
             return {}
         query = select(ReservationRow.id, ReservationRow.status, ReservationRow.expires_at).where(
@@ -423,25 +234,27 @@ class SqlReservationRepository(SqlStore):
         )
         async with self._transaction("read reservation states") as session:
             rows = (await session.execute(query)).all()
-        return {rid: (Status(status), expires_at) for rid, status, expires_at in rows}
+        return {rid: (ReservationStatus(status), expires_at) for rid, status, expires_at in rows}
 
     async def stats(self, promotion_id: str) -> ReservationStats:
         status = ReservationRow.status
         counts = (
             select(
-                func.count().filter(status != Status.PENDING.value),
-                func.count().filter(status == Status.CONFIRMED.value),
-                func.count().filter(status == Status.CANCELLED.value),
-                func.count().filter(status == Status.EXPIRED.value),
+                func.count().filter(status != ReservationStatus.PENDING.value),
+                func.count().filter(status == ReservationStatus.CONFIRMED.value),
+                func.count().filter(status == ReservationStatus.CANCELLED.value),
+                func.count().filter(status == ReservationStatus.EXPIRED.value),
                 func.coalesce(
                     func.sum(ReservationPromotionRow.amount).filter(
-                        status == Status.CONFIRMED.value
+                        status == ReservationStatus.CONFIRMED.value
                     ),
                     0,
                 ),
                 func.coalesce(
                     func.sum(ReservationPromotionRow.budget_amount).filter(
-                        status.in_([Status.RESERVED.value, Status.CONFIRMED.value])
+                        status.in_(
+                            [ReservationStatus.RESERVED.value, ReservationStatus.CONFIRMED.value]
+                        )
                     ),
                     0,
                 ),
@@ -499,13 +312,13 @@ async def _load(session: AsyncSession, where: Any) -> StoredReservation | None:
         id=row.id,
         order_id=row.order_id,
         customer_id=row.customer_id,
-        status=Status(row.status),
+        status=ReservationStatus(row.status),
         expires_at=row.expires_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
         currency=row.currency,
         total=row.total,
-        quote=row.quote,
+        quote=OrderDocument.from_stored(row.quote),
         rules_version=row.rules_version,
         promotions=tuple(
             ReservedPromotion(
@@ -524,8 +337,8 @@ async def _load(session: AsyncSession, where: Any) -> StoredReservation | None:
 async def _move(
     session: AsyncSession,
     reservation_id: str,
-    sources: Sequence[Status],
-    target: Status,
+    sources: Sequence[ReservationStatus],
+    target: ReservationStatus,
     now: datetime,
 ) -> bool:
     result = await session.execute(
@@ -537,7 +350,9 @@ async def _move(
     return _count(result) == 1
 
 
-async def _close(session: AsyncSession, reservation_id: str, status: Status, now: datetime) -> bool:
+async def _close(
+    session: AsyncSession, reservation_id: str, status: ReservationStatus, now: datetime
+) -> bool:
     if not await _move(session, reservation_id, OPEN, status, now):
         return False
     await session.execute(
@@ -552,7 +367,9 @@ async def _close(session: AsyncSession, reservation_id: str, status: Status, now
 async def _confirm(
     session: AsyncSession, reservation_id: str, order: NewOrder, now: datetime
 ) -> bool:
-    if not await _move(session, reservation_id, (Status.RESERVED,), Status.CONFIRMED, now):
+    if not await _move(
+        session, reservation_id, (ReservationStatus.RESERVED,), ReservationStatus.CONFIRMED, now
+    ):
         return False
     row = await session.get(ReservationRow, reservation_id)
     assert row is not None

@@ -14,6 +14,15 @@ Keeping instances in step (a change is live everywhere within 2 seconds):
   not have goes by;
 - every ``RULES_POLL_SECONDS`` each instance also compares its version with
   the database, in case a message was lost (Redis down, a restart).
+
+A stored promotion that no longer reads (``PromotionDocument`` refuses it, or
+it cannot become an engine record) is never dropped in silence: it is logged
+as an error when a reload meets it, counted in
+``pricing_rules_unreadable_promotions`` (and in
+``pricing_rules_reloads_total{result="unreadable_promotion"}``), and listed by
+``Snapshot.unreadable`` (``/readyz`` shows it). The last version of it this
+process did read keeps pricing; one never read here (a restart) is left out
+until it is fixed. Every other promotion keeps pricing either way.
 """
 
 from __future__ import annotations
@@ -22,20 +31,46 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from app.api.schemas import PromotionBody
-from app.metrics import RULES_RELOADS, RULES_VERSION
+from app.promotions.document import PromotionDocument
+from app.promotions.repository import PromotionRepository, RulesVersion, StoredPromotion
 from app.rules.model import Promotion
 from app.rules.ruleset import RuleSet
-from app.storage.repository import PromotionRepository, RulesVersion, StoredPromotion
 
 log = logging.getLogger(__name__)
+
+RULES_VERSION = Gauge("pricing_rules_version", "The rules_meta version of the in-memory rules")
+RULES_RELOADS = Counter("pricing_rules_reloads_total", "Reloads of the in-memory rules", ["result"])
+UNREADABLE = Gauge(
+    "pricing_rules_unreadable_promotions",
+    "Stored promotions that no longer read (the last version read keeps pricing, if any)",
+)
+
+
+class RulesSource(Protocol):
+    """Where a service finds the rules of this moment (``Snapshot``)."""
+
+    @property
+    def rules(self) -> RuleSet: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A stored promotion that does not read, and why; ``serving`` says whether the
+    last version this process read of it is still in the rules."""
+
+    promotion_id: str
+    error: str
+    serving: bool
+
 
 _NEVER = RulesVersion(counter=-1, changed_at=datetime(1970, 1, 1, tzinfo=UTC))
 
@@ -50,6 +85,7 @@ class Snapshot:
         # converted promotions by id, with the ``updated_at`` they were converted at:
         # a reload validates only the rows that changed since the last one
         self._converted: dict[str, tuple[datetime, Promotion | None]] = {}
+        self._unreadable: dict[str, Unreadable] = {}
 
     @property
     def rules(self) -> RuleSet:
@@ -59,17 +95,25 @@ class Snapshot:
     def counter(self) -> int:
         return self._version.counter
 
+    @property
+    def unreadable(self) -> tuple[Unreadable, ...]:
+        """The stored promotions that did not read at the last reload, by id."""
+        return tuple(self._unreadable[k] for k in sorted(self._unreadable))
+
     async def reload(self) -> bool:
         """Load every promotion and swap the rules in; False when nothing changed."""
         async with self._lock:
             version, rows = await self._repository.load()
             if version.counter == self._version.counter:
                 return False
-            converted = {row.id: self._converted_row(row) for row in rows}
+            unreadable: dict[str, Unreadable] = {}
+            converted = {row.id: self._converted_row(row, unreadable) for row in rows}
             self._converted = converted
+            self._unreadable = unreadable
             promotions = [p for _, p in converted.values() if p is not None]
             self._rules = RuleSet(promotions, version=str(version))
             self._version = version
+        UNREADABLE.set(len(unreadable))
         RULES_VERSION.set(version.counter)
         RULES_RELOADS.labels("loaded").inc()
         log.info("rules %s loaded: %d promotions", version, len(promotions))
@@ -83,21 +127,45 @@ class Snapshot:
             return False
         return await self.reload()
 
-    def _converted_row(self, row: StoredPromotion) -> tuple[datetime, Promotion | None]:
+    def _converted_row(
+        self, row: StoredPromotion, unreadable: dict[str, Unreadable]
+    ) -> tuple[datetime, Promotion | None]:
         known = self._converted.get(row.id)
         if known is not None and known[0] == row.updated_at:
+            if row.id in self._unreadable:  # still the same unreadable row
+                unreadable[row.id] = self._unreadable[row.id]
             return known
-        return row.updated_at, self._convert(row.id, row.body)
-
-    def _convert(self, promotion_id: str, body: Mapping[str, Any]) -> Promotion | None:
         try:
-            return PromotionBody.model_validate(body).to_model(
-                default_timezone=self._default_timezone
+            return row.updated_at, self._convert(row.body)
+        except (ValidationError, ValueError, KeyError) as exc:
+            # keep the last version read (if any) under the row's time, so the same
+            # unreadable row is not read again at every reload
+            last = known[1] if known is not None else None
+            unreadable[row.id] = Unreadable(row.id, _summary(exc), serving=last is not None)
+            RULES_RELOADS.labels("unreadable_promotion").inc()
+            log.error(
+                "stored promotion %r does not read (%s); %s",
+                row.id,
+                _summary(exc),
+                "its last version read keeps pricing"
+                if last is not None
+                else "it is left out until it is fixed",
             )
-        except (ValidationError, ValueError):
-            RULES_RELOADS.labels("skipped_promotion").inc()
-            log.exception("stored promotion %r no longer validates; left out", promotion_id)
-            return None
+            return row.updated_at, last
+
+    def _convert(self, body: Mapping[str, Any]) -> Promotion:
+        return PromotionDocument.from_stored(body).to_record(
+            default_timezone=self._default_timezone
+        )
+
+
+def _summary(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'document'}: {e['msg']}"
+            for e in exc.errors()[:5]
+        )
+    return f"{type(exc).__name__}: {exc}"
 
 
 class Refresher:

@@ -30,10 +30,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from app.errors import Unavailable
-from app.inventory.recover import Recovery
+from app.inventory.ledger import ReservationRepository, ReservationStatus
+from app.inventory.recovery import Recovery
+from app.inventory.reservation_service import ReservationService
 from app.inventory.stock import Inventory, needs_counters
-from app.reservations import Reservations, RulesSource
-from app.storage.ledger import ReservationRepository, Status
+from app.promotions.snapshot import RulesSource
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Sweeper:
         *,
         rules: RulesSource,
         recovery: Recovery,
-        reservations: Reservations,
+        reservations: ReservationService,
         ledger: ReservationRepository,
         inventory: Inventory,
         interval: float,
@@ -129,11 +130,11 @@ class Sweeper:
         states = await self._ledger.states(due)
         for reservation_id in due:
             status, expires_at = states.get(reservation_id, (None, None))
-            if status is None or status in (Status.CANCELLED, Status.EXPIRED):
+            if status is None or status in (ReservationStatus.CANCELLED, ReservationStatus.EXPIRED):
                 await self._inventory.release(
                     reservation_id, promotion_ids=[promotion_id], now=now, reason="expired"
                 )
-            elif status is Status.CONFIRMED and expires_at is not None:
+            elif status is ReservationStatus.CONFIRMED and expires_at is not None:
                 # the ledger confirmed it before its expiry: confirm in Redis as of then
                 decided = min(now, expires_at - timedelta(milliseconds=1))
                 await self._inventory.confirm(

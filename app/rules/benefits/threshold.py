@@ -1,5 +1,5 @@
-"""Order benefits that give one amount spread over their lines: 满减 threshold,
-amount off, percent off."""
+"""满减 threshold, and the other order benefits that give one amount 分摊 (allocated)
+over their lines: amount off, percent off."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.schemas import QuoteResponse
 from app.errors import (
     Conflict,
     Forbidden,
@@ -28,6 +29,7 @@ from app.errors import (
     Unauthorized,
     Unavailable,
 )
+from app.rules.model import Quote
 
 __all__ = [
     "Conflict",
@@ -108,8 +110,16 @@ async def _pricing_error(_request: Request, exc: Exception) -> JSONResponse:
         detail=exc.detail,
         errors=errors,
         headers=headers,
-        extra=exc.extra,
+        extra={name: _member(value) for name, value in exc.extra.items()},
     )
+
+
+def _member(value: Any) -> Any:
+    """A domain record in an error's ``extra`` as the API shows it (the fresh quote
+    of a 409 from a reservation)."""
+    if isinstance(value, Quote):
+        return QuoteResponse.from_quote(value).model_dump(mode="json")
+    return value
 
 
 def _validation_message(error: Mapping[str, Any]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from app.rules import model
 
@@ -38,7 +39,8 @@ ZERO_DECIMAL = frozenset(
 )
 THREE_DECIMAL = frozenset(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"])
 
-Money = Callable[[int], str]
+FormatMoney = Callable[[int], str]
+"""Minor units → text in one currency (``money`` with the currency bound)."""
 
 
 def decimals(currency: str) -> int:
@@ -73,7 +75,7 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _tier(tier: model.Tier, m: Money) -> str:
+def _tier(tier: model.Tier, m: FormatMoney) -> str:
     reach = (
         f"spend {m(tier.min_amount)}"
         if tier.min_amount is not None
@@ -84,7 +86,7 @@ def _tier(tier: model.Tier, m: Money) -> str:
     return f"{reach} save {m(tier.amount_off or 0)}"
 
 
-def _threshold(benefit: model.Threshold, m: Money, amount: int | None) -> str:
+def _threshold(benefit: model.Threshold, m: FormatMoney, amount: int | None) -> str:
     reached = [t for t in benefit.tiers if amount is not None and t.amount_off == amount]
     if reached and not benefit.repeat:
         return _tier(reached[-1], m)
@@ -114,52 +116,62 @@ def _gifts(gifts: tuple[model.GiftItem, ...]) -> str:
     return ", ".join(f"{g.sku} × {g.qty}" for g in gifts)
 
 
-def describe(promotion: model.Promotion, m: Money, amount: int | None = None) -> str:
+def _gift(benefit: model.Gift, m: FormatMoney) -> str:
+    return "; ".join(
+        (
+            f"spend {m(t.min_amount)}"
+            if t.min_amount is not None
+            else f"buy {_items(t.min_qty or 0)}"
+        )
+        + f" get {_gifts(t.gifts)}"
+        for t in benefit.tiers
+    )
+
+
+def _percent_off(benefit: model.PercentOff, m: FormatMoney) -> str:
+    cap = f", up to {m(benefit.max_discount)}" if benefit.max_discount is not None else ""
+    return f"{percent(benefit.percent)}% off{cap}"
+
+
+def _nth_item(benefit: model.NthItem) -> str:
+    off = "free" if benefit.percent == 100 else f"{percent(benefit.percent)}% off"
+    return f"every {_ordinal(benefit.every)} item {off}"
+
+
+def _bundle(benefit: model.Bundle, m: FormatMoney) -> str:
+    items = " + ".join(f"{i.sku} × {i.qty}" for i in benefit.items)
+    return f"{items} for {m(benefit.price)}"
+
+
+Describe = Callable[[Any, FormatMoney, "int | None"], str]
+
+DESCRIPTIONS: Mapping[str, Describe] = {
+    "threshold": _threshold,
+    "item_percent_off": lambda b, m, a: f"{percent(b.percent)}% off",
+    "item_amount_off": lambda b, m, a: f"{m(b.amount)} off each",
+    "item_fixed_price": lambda b, m, a: f"now {m(b.price)} each",
+    "member_price": lambda b, m, a: "member price",
+    "flash_sale": lambda b, m, a: "flash sale price",
+    "amount_off": lambda b, m, a: f"{m(b.amount)} off",
+    "percent_off": lambda b, m, a: _percent_off(b, m),
+    "nth_item": lambda b, m, a: _nth_item(b),
+    "bundle": lambda b, m, a: _bundle(b, m),
+    "gift": lambda b, m, a: _gift(b, m),
+    "free_shipping": lambda b, m, a: "free shipping",
+    "shipping_amount_off": lambda b, m, a: f"{m(b.amount)} off shipping",
+}
+"""What each benefit type gives, by its type string (the registry's,
+``app.rules.benefits.registered()``), in words."""
+
+
+def describe(promotion: model.Promotion, m: FormatMoney, amount: int | None = None) -> str:
     """One line saying what a promotion gives, e.g. ``spend 300.00 save 50.00``.
 
     With the ``amount`` it gave, a threshold names the tier that gave it when
     that is plain (an ``amount_off`` tier equal to it); otherwise every tier.
     """
-    b = promotion.benefit
-    match b:
-        case model.Threshold():
-            return _threshold(b, m, amount)
-        case model.ItemPercentOff():
-            return f"{percent(b.percent)}% off"
-        case model.ItemAmountOff():
-            return f"{m(b.amount)} off each"
-        case model.ItemFixedPrice():
-            return f"now {m(b.price)} each"
-        case model.MemberPrice():
-            return "member price"
-        case model.FlashSale():
-            return "flash sale price"
-        case model.AmountOff():
-            return f"{m(b.amount)} off"
-        case model.PercentOff():
-            cap = f", up to {m(b.max_discount)}" if b.max_discount is not None else ""
-            return f"{percent(b.percent)}% off{cap}"
-        case model.NthItem():
-            off = "free" if b.percent == 100 else f"{percent(b.percent)}% off"
-            return f"every {_ordinal(b.every)} item {off}"
-        case model.Bundle():
-            items = " + ".join(f"{i.sku} × {i.qty}" for i in b.items)
-            return f"{items} for {m(b.price)}"
-        case model.Gift():
-            return "; ".join(
-                (
-                    f"spend {m(t.min_amount)}"
-                    if t.min_amount is not None
-                    else f"buy {_items(t.min_qty or 0)}"
-                )
-                + f" get {_gifts(t.gifts)}"
-                for t in b.tiers
-            )
-        case model.FreeShipping():
-            return "free shipping"
-        case model.ShippingAmountOff():
-            return f"{m(b.amount)} off shipping"
-    return promotion.name
+    words = DESCRIPTIONS.get(promotion.benefit.type)
+    return promotion.name if words is None else words(promotion.benefit, m, amount)
 
 
 REASONS: Mapping[model.Reason, str] = {
@@ -180,7 +192,7 @@ REASONS: Mapping[model.Reason, str] = {
 }
 
 
-def coupon_message(outcome: model.CouponOutcome, m: Money) -> str:
+def coupon_message(outcome: model.CouponOutcome, m: FormatMoney) -> str:
     if outcome.applied:
         return "coupon applied"
     reason = outcome.reason
@@ -193,7 +205,7 @@ def coupon_message(outcome: model.CouponOutcome, m: Money) -> str:
     return REASONS[reason]
 
 
-def hint_message(hint: model.Hint, m: Money) -> str:
+def hint_message(hint: model.Hint, m: FormatMoney) -> str:
     """凑单: ``add 102.00 more to save 100.00``."""
     if hint.missing_amount is not None:
         need = f"add {m(hint.missing_amount)} more"

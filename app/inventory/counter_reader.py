@@ -1,11 +1,15 @@
-"""``CounterReader`` on the inventory: what one quote needs, read (never taken).
+"""What a quote reads of the counters: the ``CounterReader`` seam and its implementation.
 
-For the lines of a cart: the stock and this customer's holdings of every
-flash-sale sku among them, and the uses, this customer's uses and the budget
-spent of every promotion with a usage limit or a budget that may apply —
-the auto candidates of the lines, and the coupon promotions whose codes the
-customer presents (or holds, with ``auto_coupons``). A quote's reads follow
-the cart and its codes, never the size of the rule set.
+A quote only *reads* flash-sale stock and usage/budget counters (never
+takes); the engine gets them as ``app.rules.model.Readings``.
+``InventoryCounterReader`` reads them through any ``Inventory`` (Redis in
+production, fakeredis embedded): for the lines of a cart, the stock and this
+customer's holdings of every flash-sale sku among them, and the uses, this
+customer's uses and the budget spent of every promotion with a usage limit or
+a budget that may apply — the auto candidates of the lines, and the coupon
+promotions whose codes the customer presents (or holds, with
+``auto_coupons``). A quote's reads follow the cart and its codes, never the
+size of the rule set.
 
 When the inventory does not answer, the readings are the degraded ones of
 PRICING.md: stock unknown (no flash-sale price) and limits unchecked; the
@@ -15,6 +19,7 @@ engine then marks the quote ``degraded``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from app.errors import Unavailable
 from app.inventory.stock import Inventory, has_limits, needs_counters
@@ -24,8 +29,22 @@ from app.rules.ruleset import RuleSet
 DEGRADED = Readings(flash_available=None, check_limits=False)
 
 
-class RedisCounters:
-    """Implements ``app.inventory.readings.CounterReader`` over an ``Inventory``."""
+class CounterReader(Protocol):
+    async def read(
+        self,
+        *,
+        rules: RuleSet,
+        lines: Sequence[Line],
+        customer_id: str | None,
+        coupon_promotions: Sequence[str] = (),
+    ) -> Readings:
+        """The readings for pricing ``lines`` for ``customer_id`` against ``rules``, with
+        the coupon promotions whose codes the customer presents (or holds, with
+        ``auto_coupons``)."""
+
+
+class InventoryCounterReader:
+    """``CounterReader`` over any ``Inventory``; degraded readings when it does not answer."""
 
     def __init__(self, inventory: Inventory) -> None:
         self._inventory = inventory

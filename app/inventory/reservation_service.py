@@ -1,6 +1,6 @@
 """Reservations (try / confirm / cancel): hold what a price needs, then sell it or give it back.
 
-``Reservations.reserve`` prices the cart with live readings, writes a
+``ReservationService.reserve`` prices the cart with live readings, writes a
 ``pending`` row (the ``order_id`` is unique: that row is the idempotency
 key), takes the flash-sale units, uses and budget in Redis
 (``Inventory.take``, all or nothing), then in one transaction holds the
@@ -18,14 +18,10 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from app.api.schemas import (
-    QuoteResponse,
-    ReservationBody,
-    ReservationResponse,
-)
 from app.errors import (
     Conflict,
     LimitReached,
@@ -36,19 +32,7 @@ from app.errors import (
     SoldOut,
     Unavailable,
 )
-from app.inventory.readings import CounterReader
-from app.inventory.stock import (
-    ConfirmCode,
-    Inventory,
-    PromotionTake,
-    ReleaseCode,
-    TakeCode,
-    TakeResult,
-)
-from app.quoting import Priced, Pricer, price
-from app.rules.model import FlashSale, Quote
-from app.rules.ruleset import RuleSet
-from app.storage.ledger import (
+from app.inventory.ledger import (
     Marked,
     NewOrder,
     NewReservation,
@@ -57,12 +41,22 @@ from app.storage.ledger import (
     OrderLine,
     OrderPromotion,
     ReservationRepository,
+    ReservationStatus,
     ReservedPromotion,
     Settlement,
-    Status,
     StoredReservation,
 )
-from app.storage.repository import PromotionRepository
+from app.inventory.order_document import RecordQuote
+from app.inventory.stock import (
+    ConfirmCode,
+    Inventory,
+    PromotionTake,
+    ReleaseCode,
+    TakeCode,
+    TakeResult,
+)
+from app.quoting.quote_service import Quoted, QuoteQuery, QuoteService
+from app.rules.model import FlashSale, Quote
 
 log = logging.getLogger(__name__)
 
@@ -70,64 +64,66 @@ _ATTEMPTS = 3  # a twin's row vanishing (its take failed) sends us round again, 
 _POLL_SECONDS = 0.02
 
 
-class RulesSource(Protocol):
-    @property
-    def rules(self) -> RuleSet: ...
+@dataclass(frozen=True, slots=True)
+class ReservationRequest:
+    """A cart to reserve for ``customer_id`` under the caller's ``order_id`` (the
+    idempotency key); ``expected_total`` refuses a price other than the one shown."""
+
+    order_id: str
+    customer_id: str
+    query: QuoteQuery
+    expected_total: int | None = None
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Reservations:
+class ReservationService:
     """The reservation service. One per process, made by ``lifespan``."""
 
     def __init__(
         self,
         *,
-        rules: RulesSource,
-        repository: PromotionRepository,
+        quotes: QuoteService,
         ledger: ReservationRepository,
         inventory: Inventory,
-        counters: CounterReader,
-        pricer: Pricer,
+        record_quote: RecordQuote,
         ttl: timedelta,
         wait_seconds: float,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        self._rules = rules
-        self._repository = repository
+        self._quotes = quotes
         self._ledger = ledger
         self._inventory = inventory
-        self._counters = counters
-        self._pricer = pricer
+        self._record_quote = record_quote
         self._ttl = ttl
         self._wait_seconds = wait_seconds
         self._clock = clock
 
     # ---------------------------------------------------------------- reserve
 
-    async def reserve(self, body: ReservationBody) -> tuple[ReservationResponse, bool]:
-        """The reservation for ``body.order_id``, and whether this call made it."""
+    async def reserve(self, request: ReservationRequest) -> tuple[StoredReservation, bool]:
+        """The reservation for ``request.order_id``, and whether this call made it."""
         # an order that has a reservation gets it back before anything is priced:
         # a repeat is answered the same whatever its body (even a stale expected_total)
-        existing = await self._existing(body.order_id)
+        existing = await self._existing(request.order_id)
         if existing is not None:
-            return _response(existing), False
+            return existing, False
         for _ in range(_ATTEMPTS):
             try:
-                made = await self._attempt(body)
+                made = await self._attempt(request)
             except PricingError:
                 # whatever the body, an order_id that has a reservation gets it
-                existing = await self._existing(body.order_id)
+                existing = await self._existing(request.order_id)
                 if existing is None:
                     raise
-                return _response(existing), False
+                return existing, False
             if made is not None:
-                return _response(made), True
-            existing = await self._existing(body.order_id)
+                return made, True
+            existing = await self._existing(request.order_id)
             if existing is not None:
-                return _response(existing), False
+                return existing, False
         raise Unavailable("another request for this order_id keeps failing; retry")
 
     async def _existing(self, order_id: str) -> StoredReservation | None:
@@ -135,50 +131,42 @@ class Reservations:
         making it); None when there is none, or the twin's attempt failed."""
         found = await self._ledger.by_order(order_id)
         deadline = time.monotonic() + self._wait_seconds
-        while found is not None and found.status is Status.PENDING:
+        while found is not None and found.status is ReservationStatus.PENDING:
             if time.monotonic() > deadline:
                 raise Unavailable("a reservation for this order_id is still being made; retry")
             await asyncio.sleep(_POLL_SECONDS)
             found = await self._ledger.get(found.id)
         return found
 
-    async def _price(self, body: ReservationBody, now: datetime) -> Priced:
-        # a reservation holds today's price: the request's ``at`` does not apply
-        return await price(
-            body=body.model_copy(update={"at": None}),
-            rules=self._rules.rules,
-            repository=self._repository,
-            counters=self._counters,
-            pricer=self._pricer,
-            now=now,
-        )
+    async def _quote(self, request: ReservationRequest, now: datetime) -> Quoted:
+        # a reservation holds today's price: the request's time does not apply
+        return await self._quotes.quote(request.query, at=now)
 
-    async def _attempt(self, body: ReservationBody) -> StoredReservation | None:
+    async def _attempt(self, request: ReservationRequest) -> StoredReservation | None:
         now = self._clock()
-        priced = await self._price(body, now)
-        answer = QuoteResponse.from_quote(priced.quote)
+        priced = await self._quote(request, now)
         if priced.quote.degraded:
             raise Unavailable(
                 "stock and usage counters cannot be read (Redis): nothing was reserved"
             )
-        if body.expected_total is not None and priced.quote.total != body.expected_total:
+        expected = request.expected_total
+        if expected is not None and priced.quote.total != expected:
             raise PriceChanged(
-                f"the total is {priced.quote.total}, not the expected {body.expected_total}; "
+                f"the total is {priced.quote.total}, not the expected {expected}; "
                 "nothing was reserved",
-                extra={"quote": answer.model_dump(mode="json")},
+                extra={"quote": priced.quote},
             )
-        customer_id = body.customer.id
-        assert customer_id is not None  # ReservationBody requires it
+        customer_id = request.customer_id
         takes, promotions = plan(priced.quote)
         new = NewReservation(
             id=f"r-{uuid.uuid4().hex}",
-            order_id=body.order_id,
+            order_id=request.order_id,
             customer_id=customer_id,
             expires_at=now + self._ttl,
             created_at=now,
             currency=priced.quote.currency,
             total=priced.quote.total,
-            quote=answer.model_dump(mode="json"),
+            quote=self._record_quote(priced.quote),
             rules_version=priced.quote.rules_version,
             promotions=promotions,
             coupon_codes=single_use_codes(priced),
@@ -196,7 +184,7 @@ class Reservations:
                 raise
             if not taken.ok:
                 await self._forget(new.id)
-                raise await self._refusal(taken, body)
+                raise await self._refusal(taken, request)
         try:
             marked = await self._ledger.mark_reserved(
                 new.id, customer_id=customer_id, codes=new.coupon_codes, now=now
@@ -213,13 +201,13 @@ class Reservations:
         if marked is Marked.GONE:  # past its expiry before it was written: the sweeper had it
             await self._release(new.id, new.taken_from, now, reason="expired")
             raise Unavailable("the reservation could not be completed in time; retry")
-        return _stored(new, Status.RESERVED, updated_at=now)
+        return _stored(new, ReservationStatus.RESERVED, updated_at=now)
 
-    async def _refusal(self, taken: TakeResult, body: ReservationBody) -> PricingError:
+    async def _refusal(self, taken: TakeResult, request: ReservationRequest) -> PricingError:
         extra: dict[str, Any] = {}
         try:
-            fresh = await self._price(body, self._clock())
-            extra["quote"] = QuoteResponse.from_quote(fresh.quote).model_dump(mode="json")
+            fresh = await self._quote(request, self._clock())
+            extra["quote"] = fresh.quote
         except PricingError:
             pass
         where = taken.promotion_id
@@ -275,8 +263,8 @@ class Reservations:
 
     # ---------------------------------------------------------------- the rest
 
-    async def get(self, reservation_id: str) -> ReservationResponse:
-        return _response(await self._get(reservation_id))
+    async def get(self, reservation_id: str) -> StoredReservation:
+        return await self._get(reservation_id)
 
     async def _get(self, reservation_id: str) -> StoredReservation:
         found = await self._ledger.get(reservation_id)
@@ -284,13 +272,13 @@ class Reservations:
             raise NotFound(f"no reservation {reservation_id!r}")
         return found
 
-    async def confirm(self, reservation_id: str) -> ReservationResponse:
+    async def confirm(self, reservation_id: str) -> StoredReservation:
         found = await self._get(reservation_id)
-        if found.status is Status.CONFIRMED:
-            return _response(found)
-        if found.status in (Status.CANCELLED, Status.EXPIRED):
+        if found.status is ReservationStatus.CONFIRMED:
+            return found
+        if found.status in (ReservationStatus.CANCELLED, ReservationStatus.EXPIRED):
             raise ReservationExpired(f"reservation {reservation_id} is {found.status}")
-        if found.status is Status.PENDING:
+        if found.status is ReservationStatus.PENDING:
             raise Conflict(f"reservation {reservation_id} is still being made")
         now = self._clock()
         if now >= found.expires_at:
@@ -309,42 +297,42 @@ class Reservations:
                 raise ReservationExpired(f"reservation {reservation_id} expired in part")
         await self._ledger.confirm(reservation_id, order_of(found), now=now)
         settled = await self._get(reservation_id)
-        if settled.status is not Status.CONFIRMED:
+        if settled.status is not ReservationStatus.CONFIRMED:
             raise ReservationExpired(f"reservation {reservation_id} is {settled.status}")
-        return _response(settled)
+        return settled
 
-    async def _confirm_late(self, found: StoredReservation, now: datetime) -> ReservationResponse:
+    async def _confirm_late(self, found: StoredReservation, now: datetime) -> StoredReservation:
         """Past its expiry (or given back in Redis): expire it, unless its
         confirmation had reached Redis before, in which case record that."""
         decided = await self.settle_expired(found, now=now)
         if decided is None:
             raise Unavailable("the stock counters did not answer; retry")
-        if decided.status is Status.CONFIRMED and decided.order is not None:
+        if decided.status is ReservationStatus.CONFIRMED and decided.order is not None:
             await self._ledger.confirm(found.id, decided.order, now=now)
         else:
-            await self._ledger.close(found.id, Status.EXPIRED, now=now)
+            await self._ledger.close(found.id, ReservationStatus.EXPIRED, now=now)
         settled = await self._get(found.id)
-        if settled.status is Status.CONFIRMED:
-            return _response(settled)
+        if settled.status is ReservationStatus.CONFIRMED:
+            return settled
         raise ReservationExpired(f"reservation {found.id} is {settled.status}")
 
-    async def cancel(self, reservation_id: str) -> ReservationResponse:
+    async def cancel(self, reservation_id: str) -> StoredReservation:
         found = await self._get(reservation_id)
-        if found.status is Status.CONFIRMED:
+        if found.status is ReservationStatus.CONFIRMED:
             raise Conflict(f"reservation {reservation_id} is confirmed; it cannot be cancelled")
-        if found.status in (Status.CANCELLED, Status.EXPIRED):
-            return _response(found)
-        if found.status is Status.PENDING:
+        if found.status in (ReservationStatus.CANCELLED, ReservationStatus.EXPIRED):
+            return found
+        if found.status is ReservationStatus.PENDING:
             raise Conflict(f"reservation {reservation_id} is still being made")
         now = self._clock()
         released = await self._release(found.id, found.taken_from, now, reason="cancelled")
         if released is not ReleaseCode.RELEASED:  # confirmed in Redis: a confirm is finishing
             raise Conflict(f"reservation {reservation_id} is confirmed; it cannot be cancelled")
-        await self._ledger.close(found.id, Status.CANCELLED, now=now)
+        await self._ledger.close(found.id, ReservationStatus.CANCELLED, now=now)
         settled = await self._get(found.id)
-        if settled.status is Status.CONFIRMED:
+        if settled.status is ReservationStatus.CONFIRMED:
             raise Conflict(f"reservation {reservation_id} is confirmed; it cannot be cancelled")
-        return _response(settled)
+        return settled
 
     async def settle_expired(self, found: StoredReservation, *, now: datetime) -> Settlement | None:
         """What becomes of a reservation past its expiry: give back what it took
@@ -356,9 +344,9 @@ class Reservations:
             log.warning("reservation %s: Redis did not answer; expiring later", found.id)
             return None
         if released is ReleaseCode.RELEASED:
-            return Settlement(Status.EXPIRED)
+            return Settlement(ReservationStatus.EXPIRED)
         if released is ReleaseCode.CONFIRMED:
-            return Settlement(Status.CONFIRMED, order_of(found))
+            return Settlement(ReservationStatus.CONFIRMED, order_of(found))
         return None
 
 
@@ -395,7 +383,7 @@ def plan(quote: Quote) -> tuple[list[PromotionTake], tuple[ReservedPromotion, ..
     return takes, tuple(recorded)
 
 
-def single_use_codes(priced: Priced) -> tuple[str, ...]:
+def single_use_codes(priced: Quoted) -> tuple[str, ...]:
     """The single-use codes the price applied: the reservation holds them."""
     return tuple(
         applied.coupon_code
@@ -408,7 +396,7 @@ def single_use_codes(priced: Priced) -> tuple[str, ...]:
 
 def order_of(found: StoredReservation) -> NewOrder:
     """The ledger's record of a reservation's order, from the quote it holds."""
-    quote = QuoteResponse.model_validate(found.quote)
+    quote = found.quote
     return NewOrder(
         subtotal=quote.subtotal,
         discount_total=quote.discount_total,
@@ -457,7 +445,9 @@ def order_of(found: StoredReservation) -> NewOrder:
     )
 
 
-def _stored(new: NewReservation, status: Status, *, updated_at: datetime) -> StoredReservation:
+def _stored(
+    new: NewReservation, status: ReservationStatus, *, updated_at: datetime
+) -> StoredReservation:
     return StoredReservation(
         id=new.id,
         order_id=new.order_id,
@@ -472,17 +462,4 @@ def _stored(new: NewReservation, status: Status, *, updated_at: datetime) -> Sto
         rules_version=new.rules_version,
         promotions=new.promotions,
         coupon_codes=new.coupon_codes,
-    )
-
-
-def _response(found: StoredReservation) -> ReservationResponse:
-    return ReservationResponse(
-        reservation_id=found.id,
-        order_id=found.order_id,
-        status=found.status.value,
-        customer_id=found.customer_id,
-        expires_at=found.expires_at,
-        created_at=found.created_at,
-        updated_at=found.updated_at,
-        quote=QuoteResponse.model_validate(found.quote),
     )

@@ -16,26 +16,15 @@ The PostgreSQL ledger is the source of truth; Redis holds the live counters
   the ledger, rebuild.
 - ``reconcile(promotion)``: every difference between Redis and the ledger.
 
-As a command (``REDIS_URL``, ``DATABASE_URL``, ``DATABASE_SCHEMA`` and
-``REDIS_PREFIX`` as for the service)::
-
-    python -m app.inventory.recover rebuild   [PROMOTION_ID ...]
-    python -m app.inventory.recover reconcile [PROMOTION_ID ...]
-
-``rebuild`` rebuilds every promotion with counters (or those named);
-``reconcile`` prints every difference and exits 1 when there is any, 0 when
-Redis and the ledger agree.
+The command ``python -m app.cli.recover rebuild|reconcile`` runs the last two.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from app.inventory.stock import (
@@ -202,80 +191,3 @@ def differences(
     for rid in sorted(open_ids - state.open):
         diff("open_in_ledger_not_taken_in_redis", reservation=rid)
     return found
-
-
-# ------------------------------------------------------------------------ command
-
-
-def _say(text: str, *, error: bool = False) -> None:
-    stream = sys.stderr if error else sys.stdout
-    stream.write(text + "\n")
-
-
-async def _run(command: str, only: Sequence[str]) -> int:
-    from app.inventory.redis_stock import RedisStock
-    from app.settings import get_settings
-    from app.snapshot import Snapshot
-    from app.storage import db
-    from app.storage.ledger import SqlReservationRepository
-    from app.storage.redis_client import make_redis
-    from app.storage.repository import SqlPromotionRepository
-
-    settings = get_settings()
-    if not settings.redis_url:
-        _say(
-            "REDIS_URL is not set: the embedded Redis lives inside the service process, "
-            "which rebuilds it from the ledger at every start",
-            error=True,
-        )
-        return 2
-    engine = db.make_engine(settings)
-    redis = make_redis(settings)
-    try:
-        repository = SqlPromotionRepository(engine, timeout=settings.db_timeout_seconds)
-        snapshot = Snapshot(repository, default_timezone=settings.timezone)
-        await snapshot.reload()
-        promotions = [
-            p for p in snapshot.rules.promotions if needs_counters(p) and (not only or p.id in only)
-        ]
-        missing = sorted(set(only) - {p.id for p in promotions})
-        for promotion_id in missing:
-            _say(f"{promotion_id}: no such promotion with counters", error=True)
-        stock = RedisStock(
-            redis, prefix=settings.redis_prefix, timeout=settings.redis_timeout_seconds
-        )
-        ledger = SqlReservationRepository(engine, timeout=settings.db_timeout_seconds)
-        recovery = Recovery(stock, ledger)
-        if command == "rebuild":
-            for promotion in promotions:
-                changes = await recovery.rebuild(promotion, now=datetime.now(UTC))
-                skus = ", ".join(
-                    f"{c.sku} {c.status} initial {c.initial} available {c.available}"
-                    for c in changes
-                )
-                _say(f"{promotion.id}: rebuilt{': ' + skus if skus else ''}")
-            return 1 if missing else 0
-        found = [d for promotion in promotions for d in await recovery.reconcile(promotion)]
-        for difference in found:
-            _say(str(difference))
-        _say(f"{len(promotions)} promotions checked, {len(found)} differences")
-        return 1 if found or missing else 0
-    finally:
-        await redis.aclose()
-        await engine.dispose()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m app.inventory.recover",
-        description="Rebuild the Redis counters from the ledger, or compare the two.",
-    )
-    parser.add_argument("command", choices=("rebuild", "reconcile"))
-    parser.add_argument("promotion_ids", nargs="*", metavar="PROMOTION_ID")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return asyncio.run(_run(args.command, args.promotion_ids))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,7 @@
-"""Prometheus metrics, and the ASGI middleware that counts and times requests.
+"""The ASGI middleware that counts and times requests for Prometheus.
 
-Metrics live in the process's default registry (one set per process; with
+The rules metrics are the snapshot's (``app.promotions.snapshot``). Metrics
+live in the process's default registry (one set per process; with
 ``WORKERS`` > 1 each worker answers ``/metrics`` for itself).
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,8 +22,6 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
-RULES_VERSION = Gauge("pricing_rules_version", "The rules_meta version of the in-memory rules")
-RULES_RELOADS = Counter("pricing_rules_reloads_total", "Reloads of the in-memory rules", ["result"])
 
 
 class MetricsMiddleware:

@@ -1,0 +1,193 @@
+"""The admin service: promotions, their codes, their stats.
+
+Every write goes to the repository (which bumps the rules version in the same
+transaction), then ``RulesChanged.changed()`` reloads this instance's rules
+and tells the others, before the caller gets its answer. A promotion with
+counters (flash-sale stock, a usage limit, a budget) then has them loaded or
+adjusted (``CounterKeeper.ensure``); if Redis does not answer, the sweeper
+does it on its next round.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from app.coupons import codes as coupon_codes
+from app.errors import Conflict, NotFound, Unavailable
+from app.inventory.ledger import ReservationRepository
+from app.inventory.stock import needs_counters
+from app.promotions.document import PromotionDocument
+from app.promotions.repository import NewCode, PromotionRepository, StoredPromotion
+from app.rules.model import Promotion
+
+log = logging.getLogger(__name__)
+
+_GENERATE_ATTEMPTS = 3
+
+
+class Write(Protocol):
+    async def __call__(
+        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any]
+    ) -> StoredPromotion: ...
+
+
+class RulesChanged(Protocol):
+    async def changed(self) -> None: ...
+
+
+class CounterKeeper(Protocol):
+    async def ensure(self, promotion: Promotion, *, now: datetime) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRequest:
+    """One shared ``code``, or ``count`` unique codes starting with ``prefix``."""
+
+    code: str | None = None
+    count: int = 0
+    prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCodes:
+    promotion_id: str
+    kind: Literal["shared", "unique"]
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionStats:
+    """Reservations that applied a promotion (made, confirmed, cancelled, expired),
+    what confirmed orders got from it and paid in all, the budget held by
+    reserved and confirmed ones, and its codes (issued, claimed, used)."""
+
+    reservations: int
+    confirmed: int
+    cancelled: int
+    expired: int
+    discount_given: int
+    gmv: int
+    claims: int
+    redemptions: int
+    budget_spent: int
+    codes: int
+
+
+def _document(stored: StoredPromotion) -> PromotionDocument:
+    return PromotionDocument.from_stored(stored.body)
+
+
+class PromotionAdmin:
+    """One per process, made by ``lifespan``."""
+
+    def __init__(
+        self,
+        *,
+        repository: PromotionRepository,
+        ledger: ReservationRepository,
+        rules_changed: RulesChanged,
+        counter_keeper: CounterKeeper,
+        default_timezone: ZoneInfo,
+    ) -> None:
+        self._repository = repository
+        self._ledger = ledger
+        self._rules_changed = rules_changed
+        self._counter_keeper = counter_keeper
+        self._default_timezone = default_timezone
+
+    async def _load_counters(self, promotion: Promotion) -> None:
+        if not needs_counters(promotion):
+            return
+        try:
+            await self._counter_keeper.ensure(promotion, now=datetime.now(UTC))
+        except Unavailable:
+            log.warning("counters of %s not loaded now; the sweeper will", promotion.id)
+
+    async def create(self, document: PromotionDocument) -> PromotionDocument:
+        """Store a new promotion (``Conflict`` when its id exists)."""
+        return await self._write(document, self._repository.add)
+
+    async def find(self, status: str | None) -> list[PromotionDocument]:
+        """Every promotion, or those with ``status``, by id."""
+        return [_document(row) for row in await self._repository.list(status)]
+
+    async def get(self, promotion_id: str) -> PromotionDocument:
+        row = await self._repository.get(promotion_id)
+        if row is None:
+            raise NotFound(f"no promotion {promotion_id!r}")
+        return _document(row)
+
+    async def replace(self, document: PromotionDocument) -> PromotionDocument:
+        """Replace a stored promotion (``NotFound`` when there is none)."""
+        return await self._write(document, self._repository.replace)
+
+    async def _write(self, document: PromotionDocument, write: Write) -> PromotionDocument:
+        """Check it becomes an engine record, store it, reload the rules everywhere,
+        then load its counters."""
+        promotion = document.to_record(default_timezone=self._default_timezone)
+        row = await write(
+            id=document.id,
+            status=document.status,
+            trigger=document.trigger,
+            body=document.to_stored(),
+        )
+        await self._rules_changed.changed()
+        await self._load_counters(promotion)
+        return _document(row)
+
+    async def delete(self, promotion_id: str) -> None:
+        await self._repository.delete(promotion_id)
+        await self._rules_changed.changed()
+
+    async def add_codes(self, promotion_id: str, request: CodeRequest) -> IssuedCodes:
+        row = await self._repository.get(promotion_id)
+        if row is None:
+            raise NotFound(f"no promotion {promotion_id!r}")
+        if row.trigger != "coupon":
+            raise Conflict(
+                f"promotion {promotion_id!r} is not a coupon (trigger is {row.trigger!r})"
+            )
+        if request.code is not None:
+            code = coupon_codes.normalize(request.code)
+            stored = await self._repository.add_codes(
+                promotion_id, [NewCode(code=code, kind="shared")]
+            )
+            await self._rules_changed.changed()
+            return IssuedCodes(promotion_id, "shared", tuple(c.code for c in stored))
+        for attempt in range(_GENERATE_ATTEMPTS):
+            fresh = coupon_codes.generate(request.prefix, request.count)
+            try:
+                stored = await self._repository.add_codes(
+                    promotion_id, [NewCode(code=c, kind="unique") for c in fresh]
+                )
+                break
+            except Conflict:  # a random clash with an existing code: draw again
+                if attempt == _GENERATE_ATTEMPTS - 1:
+                    raise
+        await self._rules_changed.changed()
+        return IssuedCodes(promotion_id, "unique", tuple(c.code for c in stored))
+
+    async def stats(self, promotion_id: str) -> PromotionStats:
+        """Codes issued, claimed and used; reservations that applied the promotion by
+        status, and what confirmed orders got and paid (from the ledger)."""
+        if await self._repository.get(promotion_id) is None:
+            raise NotFound(f"no promotion {promotion_id!r}")
+        counts = await self._repository.code_counts(promotion_id)
+        made = await self._ledger.stats(promotion_id)
+        return PromotionStats(
+            reservations=made.reservations,
+            confirmed=made.confirmed,
+            cancelled=made.cancelled,
+            expired=made.expired,
+            discount_given=made.discount_given,
+            gmv=made.gmv,
+            claims=counts.claimed,
+            redemptions=counts.used,
+            budget_spent=made.budget_spent,
+            codes=counts.total,
+        )

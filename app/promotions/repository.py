@@ -1,0 +1,103 @@
+"""The promotion repository port: what the promotion services and the snapshot
+need from storage, and the records it answers with.
+
+``app.storage.sql_promotions.SqlPromotionRepository`` implements it with
+SQLAlchemy for PostgreSQL and SQLite alike.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+# ----------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class RulesVersion:
+    """The ``rules_meta`` counter and the time it last moved."""
+
+    counter: int
+    changed_at: datetime
+
+    def __str__(self) -> str:
+        return f"{self.changed_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}Z#{self.counter}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPromotion:
+    id: str
+    status: str
+    trigger: str
+    body: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewCode:
+    code: str  # normalised upper-case
+    kind: str  # shared | unique
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCode:
+    code: str
+    promotion_id: str
+    kind: str
+    customer_id: str | None
+    status: str  # available | reserved | used
+
+
+@dataclass(frozen=True, slots=True)
+class CodeCounts:
+    total: int = 0
+    claimed: int = 0  # unique codes with an owner
+    used: int = 0  # redeemed
+
+
+# --------------------------------------------------------------------- interface
+
+
+class PromotionRepository(Protocol):
+    async def add(
+        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any]
+    ) -> StoredPromotion:
+        """Store a new promotion; ``Conflict`` when the id exists."""
+
+    async def get(self, promotion_id: str) -> StoredPromotion | None: ...
+
+    async def list(self, status: str | None = None) -> builtins.list[StoredPromotion]:
+        """Every promotion (or those with ``status``), by id."""
+
+    async def replace(
+        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any]
+    ) -> StoredPromotion:
+        """Replace an existing promotion; ``NotFound`` when there is none."""
+
+    async def delete(self, promotion_id: str) -> None:
+        """Delete a promotion and its codes; ``NotFound`` when there is none."""
+
+    async def current_version(self) -> RulesVersion: ...
+
+    async def load(self) -> tuple[RulesVersion, builtins.list[StoredPromotion]]:
+        """The version, then every promotion (at least as new as that version)."""
+
+    async def add_codes(
+        self, promotion_id: str, codes: Sequence[NewCode]
+    ) -> builtins.list[StoredCode]:
+        """Store codes for a promotion; ``Conflict`` when any code exists."""
+
+    async def resolve_codes(self, codes: Sequence[str]) -> dict[str, StoredCode]:
+        """The known ones among ``codes`` (normalised), by code."""
+
+    async def customer_codes(self, customer_id: str) -> builtins.list[StoredCode]:
+        """The unused codes a customer has claimed (their wallet)."""
+
+    async def code_counts(self, promotion_id: str) -> CodeCounts: ...
+
+    async def ping(self) -> None: ...

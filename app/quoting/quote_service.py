@@ -1,0 +1,146 @@
+"""The quote service: gather the inputs, call the pure engine, hand back its answer.
+
+No database on this path except resolving the coupon codes the customer
+presented (and, with ``auto_coupons``, reading their wallet), each under the
+repository's timeout. Rules come from the in-memory snapshot; stock and
+counters from a ``CounterReader``. The engine's ``price`` is handed in (a
+``PriceFunction``), so the shell can be tested with a fake one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Protocol
+
+from app.coupons.codes import is_valid, normalize
+from app.inventory.counter_reader import CounterReader
+from app.promotions.repository import PromotionRepository, StoredCode
+from app.promotions.snapshot import RulesSource
+from app.rules.model import PresentedCoupon, Quote, QuoteRequest
+from app.rules.ruleset import RuleSet
+
+
+class PriceFunction(Protocol):
+    """``app.rules.engine.price``, or a fake of it."""
+
+    def __call__(
+        self, rules: RuleSet, request: QuoteRequest, *, work_limit: int | None = None
+    ) -> Quote: ...
+
+
+# A quote whose search needs more than this many line steps (a millisecond or two)
+# is priced again, with the engine's full bound (tens of milliseconds at most), on
+# the engine thread, so that the event loop keeps answering health checks and light
+# quotes. A walk that finishes is exact: either run gives the same answer.
+INLINE_WORK_LIMIT = 2_000
+# Carts longer than this go to the engine thread at once: gathering and explaining
+# hundreds of lines costs milliseconds whatever the search does.
+INLINE_MAX_LINES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteQuery:
+    """What a caller asks a quote for: the cart (``request``: lines, customer,
+    channel, currency, shipping fee, time; no coupons or readings yet), the codes
+    it presents as typed, and whether to bring the customer's wallet."""
+
+    request: QuoteRequest
+    coupon_codes: Sequence[str] = ()
+    auto_coupons: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Quoted:
+    """The engine's answer, and the stored codes it was given (presented or in
+    the wallet), by code: a reservation holds the single-use ones it applied."""
+
+    quote: Quote
+    codes: Mapping[str, StoredCode]
+
+
+class QuoteService:
+    """One per process, made by ``lifespan``."""
+
+    def __init__(
+        self,
+        *,
+        rules: RulesSource,
+        repository: PromotionRepository,
+        counters: CounterReader,
+        price: PriceFunction,
+    ) -> None:
+        self._rules = rules
+        self._repository = repository
+        self._counters = counters
+        self._price = price
+        # One thread: pure-Python work does not run in parallel under the GIL, and
+        # the interpreter hands the event loop the GIL back every few milliseconds.
+        self._engine_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+
+    def close(self) -> None:
+        """Let the engine thread finish what it has and end (``lifespan`` calls it)."""
+        self._engine_thread.shutdown(wait=False, cancel_futures=True)
+
+    async def _run_engine(self, rules: RuleSet, request: QuoteRequest) -> Quote:
+        """On the event loop when the cart and its search are light, else on the
+        engine thread with the engine's full work bound."""
+        if len(request.lines) <= INLINE_MAX_LINES:
+            quote = self._price(rules, request, work_limit=INLINE_WORK_LIMIT)
+            if not quote.search_stopped:
+                return quote
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._engine_thread, partial(self._price, rules, request))
+
+    async def quote(self, query: QuoteQuery, *, at: datetime | None = None) -> Quoted:
+        """Price the cart against the current rules with live readings; ``at``
+        replaces the request's time (a reservation holds today's price)."""
+        rules = self._rules.rules
+        codes = _distinct(query.coupon_codes)
+        known = (
+            await self._repository.resolve_codes([c for c in codes if is_valid(c)]) if codes else {}
+        )
+        presented = tuple(_presented(code, known.get(code)) for code in codes)
+        wallet: tuple[PresentedCoupon, ...] = ()
+        stored = dict(known)
+        customer_id = query.request.customer.id
+        if query.auto_coupons and customer_id is not None:
+            owned = await self._repository.customer_codes(customer_id)
+            owned = [c for c in owned if c.code not in known]
+            wallet = tuple(_presented(c.code, c) for c in owned)
+            stored.update((c.code, c) for c in owned)
+        readings = await self._counters.read(
+            rules=rules,
+            lines=query.request.lines,
+            customer_id=customer_id,
+            coupon_promotions=[c.promotion_id for c in (*presented, *wallet) if c.promotion_id],
+        )
+        request = dataclasses.replace(
+            query.request,
+            at=at or query.request.at,
+            coupons=presented,
+            wallet=wallet,
+            readings=readings,
+        )
+        return Quoted(quote=await self._run_engine(rules, request), codes=stored)
+
+
+def _distinct(codes: Sequence[str]) -> list[str]:
+    """Normalised, each once, in the order first presented."""
+    return list(dict.fromkeys(normalize(c) for c in codes if normalize(c)))
+
+
+def _presented(code: str, stored: StoredCode | None) -> PresentedCoupon:
+    if stored is None:
+        return PresentedCoupon(code=code, promotion_id=None)
+    return PresentedCoupon(
+        code=code,
+        promotion_id=stored.promotion_id,
+        owner=stored.customer_id,
+        used=stored.kind == "unique" and stored.status != "available",
+    )
