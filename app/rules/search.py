@@ -37,6 +37,9 @@ EXACT_LIMIT = 4096
 # ``EXACT_LIMIT`` legal combinations of a realistic cart finishes, and so that the
 # worst request stays within a few tens of milliseconds (docs/engine.md).
 WORK_LIMIT = 40_000
+# how often (in item lines) the item-stage bound is measured again for the choices
+# made so far: every line prunes most but costs most (docs/engine.md)
+REFRESH_EVERY = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,15 +408,18 @@ class _Search:
         self.spend(1)
         # branch and bound: the decided lines, every undecided one at its deepest
         # option, less all that the later stages could give: first as measured once
-        # for any choice, then, when that does not prune, for the choices made so far
+        # for any choice; when that does not prune, every few lines (each measure
+        # costs a pass over the candidates), for the choices made so far
         if self.best_key is not None:
             floor_total = low + self.lowest_after[position] + self.fee_left
             if floor_total - self.later_gives > self.best_key[0]:
                 return
-            if 0 < position < self.n_lines and floor_total > self.best_key[0] - self.later_gives:
-                self.spend(self.n_lines)
-                if floor_total - self.later_bound() > self.best_key[0]:
-                    return
+            if (
+                position % REFRESH_EVERY == REFRESH_EVERY - 1
+                and position < self.n_lines
+                and floor_total - self.later_bound() > self.best_key[0]
+            ):
+                return
         if position == self.n_lines:
             self.spend(self.n_lines)
             amounts, placed = place_items(self.pricing, chosen)
