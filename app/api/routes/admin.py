@@ -12,7 +12,9 @@ from app.api.deps import WiringDep
 from app.api.schemas import (
     CodesBody,
     CodesResponse,
+    LookupId,
     PromotionBody,
+    PromotionId,
     PromotionList,
     StatsResponse,
     Status,
@@ -20,7 +22,9 @@ from app.api.schemas import (
 
 router = APIRouter(prefix="/v1/admin/promotions", tags=["admin"], dependencies=[require("admin")])
 
-PromotionIdPath = Annotated[str, Path(alias="promotion_id", max_length=128)]
+PromotionIdPath = Annotated[LookupId, Path(alias="promotion_id")]
+# PUT stores the body under the path's id, so that id must be a valid promotion id
+StoredIdPath = Annotated[PromotionId, Path(alias="promotion_id")]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PromotionBody)
@@ -49,7 +53,7 @@ async def get_one(promotion_id: PromotionIdPath, wiring: WiringDep) -> Promotion
 
 @router.put("/{promotion_id}", response_model=PromotionBody)
 async def replace(
-    promotion_id: PromotionIdPath, body: PromotionBody, wiring: WiringDep
+    promotion_id: StoredIdPath, body: PromotionBody, wiring: WiringDep
 ) -> PromotionBody:
     return await admin.replace_promotion(
         promotion_id=promotion_id,

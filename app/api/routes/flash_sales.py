@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from app import flash_sales
 from app.api.auth import require
 from app.api.deps import WiringDep
-from app.api.schemas import FlashSaleResponse
+from app.api.schemas import FlashSaleResponse, LookupId
 
 router = APIRouter(
     prefix="/v1/flash-sales", tags=["flash sales"], dependencies=[require("checkout")]
@@ -18,7 +18,7 @@ router = APIRouter(
 
 @router.get("/{promotion_id}", response_model=FlashSaleResponse)
 async def get_one(
-    promotion_id: Annotated[str, Path(max_length=128)], wiring: WiringDep
+    promotion_id: Annotated[LookupId, Path()], wiring: WiringDep
 ) -> FlashSaleResponse:
     return await flash_sales.flash_sale(
         promotion_id=promotion_id, rules=wiring.snapshot.rules, inventory=wiring.stock

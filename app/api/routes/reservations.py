@@ -8,13 +8,13 @@ from fastapi import APIRouter, Path, Response, status
 
 from app.api.auth import require
 from app.api.deps import WiringDep
-from app.api.schemas import ReservationBody, ReservationResponse
+from app.api.schemas import ReservationBody, ReservationId, ReservationResponse
 
 router = APIRouter(
     prefix="/v1/reservations", tags=["reservations"], dependencies=[require("checkout")]
 )
 
-ReservationIdPath = Annotated[str, Path(alias="reservation_id", max_length=64)]
+ReservationIdPath = Annotated[ReservationId, Path(alias="reservation_id")]
 
 
 @router.post(
