@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from app import admin
 from app.api.auth import require
 from app.api.deps import WiringDep
+from app.api.problems import problem, problems
 from app.api.schemas import (
     CodesBody,
     CodesResponse,
@@ -20,14 +21,24 @@ from app.api.schemas import (
     Status,
 )
 
-router = APIRouter(prefix="/v1/admin/promotions", tags=["admin"], dependencies=[require("admin")])
+router = APIRouter(
+    prefix="/v1/admin/promotions",
+    tags=["admin"],
+    dependencies=[require("admin")],
+    responses=problems(401, 403, 422, 503),
+)
 
 PromotionIdPath = Annotated[LookupId, Path(alias="promotion_id")]
 # PUT stores the body under the path's id, so that id must be a valid promotion id
 StoredIdPath = Annotated[PromotionId, Path(alias="promotion_id")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PromotionBody)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PromotionBody,
+    responses=problem(409, "`conflict`: a promotion has this id already."),
+)
 async def create(body: PromotionBody, wiring: WiringDep) -> PromotionBody:
     return await admin.create_promotion(
         body=body,
@@ -46,12 +57,12 @@ async def list_all(
     return PromotionList(items=items)
 
 
-@router.get("/{promotion_id}", response_model=PromotionBody)
+@router.get("/{promotion_id}", response_model=PromotionBody, responses=problems(404))
 async def get_one(promotion_id: PromotionIdPath, wiring: WiringDep) -> PromotionBody:
     return await admin.get_promotion(promotion_id=promotion_id, repository=wiring.repository)
 
 
-@router.put("/{promotion_id}", response_model=PromotionBody)
+@router.put("/{promotion_id}", response_model=PromotionBody, responses=problems(404))
 async def replace(
     promotion_id: StoredIdPath, body: PromotionBody, wiring: WiringDep
 ) -> PromotionBody:
@@ -65,7 +76,7 @@ async def replace(
     )
 
 
-@router.delete("/{promotion_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{promotion_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404))
 async def delete(promotion_id: PromotionIdPath, wiring: WiringDep) -> Response:
     await admin.delete_promotion(
         promotion_id=promotion_id, repository=wiring.repository, rules=wiring.refresher
@@ -74,7 +85,17 @@ async def delete(promotion_id: PromotionIdPath, wiring: WiringDep) -> Response:
 
 
 @router.post(
-    "/{promotion_id}/codes", status_code=status.HTTP_201_CREATED, response_model=CodesResponse
+    "/{promotion_id}/codes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CodesResponse,
+    responses={
+        **problem(404),
+        **problem(
+            409,
+            "`conflict`: the promotion is not a coupon (`trigger` is not `coupon`), or a "
+            "code exists already.",
+        ),
+    },
 )
 async def add_codes(
     promotion_id: PromotionIdPath, body: CodesBody, wiring: WiringDep
@@ -84,7 +105,7 @@ async def add_codes(
     )
 
 
-@router.get("/{promotion_id}/stats", response_model=StatsResponse)
+@router.get("/{promotion_id}/stats", response_model=StatsResponse, responses=problems(404))
 async def stats(promotion_id: PromotionIdPath, wiring: WiringDep) -> StatsResponse:
     return await admin.promotion_stats(
         promotion_id=promotion_id, repository=wiring.repository, ledger=wiring.ledger

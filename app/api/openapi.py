@@ -1,0 +1,45 @@
+"""``/openapi.json`` as a client generator should read it.
+
+FastAPI's document is post-processed once, when first asked for:
+
+- error responses (each router declares its own with ``app.api.problems``) are
+  filed under ``application/problem+json``, the media type they are sent with;
+  FastAPI's default ``{"detail": [...]}`` 422 is not documented, since it is
+  never sent;
+- every property of every schema gets its description and example from
+  ``GLOSSARY`` (one meaning per field name, ``Model.field`` where a model means
+  something more), unless its model states them itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def _problem_media_type(spec: dict[str, Any]) -> None:
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if int(status) >= 400 and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+    schemas = spec.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+
+
+def install_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = generate()
+            _problem_media_type(spec)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
