@@ -5,7 +5,8 @@ FastAPI's document is post-processed once, when first asked for:
 - error responses (each router declares its own with ``app.api.problems``) are
   filed under ``application/problem+json``, the media type they are sent with;
   FastAPI's default ``{"detail": [...]}`` 422 is not documented, since it is
-  never sent;
+  never sent; every operation with a body documents the 400 FastAPI answers to a
+  body it cannot decode (not UTF-8);
 - every property of every schema gets its description and example from
   ``GLOSSARY`` (one meaning per field name, ``Model.field`` where a model means
   something more), unless its model states them itself.
@@ -20,9 +21,17 @@ from fastapi import FastAPI
 PROBLEM_JSON = "application/problem+json"
 
 
+_UNREADABLE_BODY = {
+    "description": "`bad_request`: the body could not be decoded (it is not UTF-8).",
+    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}},
+}
+
+
 def _problem_media_type(spec: dict[str, Any]) -> None:
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():
+            if "requestBody" in operation:
+                operation["responses"].setdefault("400", _UNREADABLE_BODY)
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 if int(status) >= 400 and "application/json" in content:
