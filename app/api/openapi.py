@@ -18,6 +18,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.api.glossary import GLOSSARY
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -41,6 +43,20 @@ def _problem_media_type(spec: dict[str, Any]) -> None:
         schemas.pop(unused, None)
 
 
+def _describe_fields(spec: dict[str, Any]) -> None:
+    for name, schema in spec.get("components", {}).get("schemas", {}).items():
+        model = name.removesuffix("-Input").removesuffix("-Output")
+        for field, prop in schema.get("properties", {}).items():
+            entry = GLOSSARY.get(f"{model}.{field}") or GLOSSARY.get(field)
+            if entry is None:
+                continue  # the test of the document names it
+            description, example = entry
+            prop.setdefault("description", description)
+            if "examples" in prop or "$ref" in str(prop):
+                continue  # objects: their own fields carry the examples
+            prop["examples"] = [prop.get("const", example)]
+
+
 def install_openapi(app: FastAPI) -> None:
     generate = app.openapi
 
@@ -48,6 +64,7 @@ def install_openapi(app: FastAPI) -> None:
         if app.openapi_schema is None:
             spec = generate()
             _problem_media_type(spec)
+            _describe_fields(spec)
             app.openapi_schema = spec
         return app.openapi_schema
 

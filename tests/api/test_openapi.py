@@ -71,3 +71,25 @@ async def test_refused_reservations_document_the_fresh_quote(spec: dict[str, Any
     ref = conflict["content"][PROBLEM]["schema"]["$ref"].rsplit("/", 1)[1]
     quote = spec["components"]["schemas"][ref]["properties"]["quote"]
     assert "QuoteResponse" in str(quote)
+
+
+async def test_every_field_has_a_description_and_an_example(spec: dict[str, Any]) -> None:
+    missing = [
+        f"{name}.{field}: {'description' if 'description' not in prop else 'example'}"
+        for name, schema in spec["components"]["schemas"].items()
+        for field, prop in schema.get("properties", {}).items()
+        if "description" not in prop or ("examples" not in prop and "$ref" not in str(prop))
+    ]
+    assert missing == []
+
+
+async def test_the_documented_examples_say_what_amounts_and_percent_mean(
+    spec: dict[str, Any],
+) -> None:
+    schemas = spec["components"]["schemas"]
+    percent = schemas["ItemPercentOffBody-Input"]["properties"]["percent"]
+    assert "off" in percent["description"]
+    assert "9折" in percent["description"]
+    unit_price = schemas["LineBody"]["properties"]["unit_price"]
+    assert "fen" in unit_price["description"]
+    assert all(isinstance(e, int) for e in unit_price["examples"])
