@@ -55,7 +55,10 @@ schema.config.phases.coverage.enabled = False  # see the module docstring
 @pytest.fixture(scope="module", autouse=True)
 def _stop_the_app() -> Iterator[None]:
     yield
-    asgi.shutdown_lifespans()  # the lifespan schemathesis started for the app
+    # the app's lifespan, and the event-loop thread schemathesis runs it in: left alive
+    # (until exit, otherwise) it made the PostgreSQL race tests that follow time out
+    stop = getattr(asgi, "_shutdown", asgi.shutdown_lifespans)
+    stop()
     _DIRECTORY.cleanup()
 
 
