@@ -13,7 +13,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from app.api.docs import install_docs
 from app.api.middleware import MetricsMiddleware
+from app.api.openapi import install_openapi
 from app.api.problems import install_error_handlers
 from app.api.records import order_document
 from app.api.routes import admin, flash_sales, ops, quote, reservations
@@ -49,6 +51,8 @@ def create_app(
         version="0.1.0",
         summary="Prices carts against stacked promotions; see API.md and docs/api.md.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
@@ -57,6 +61,8 @@ def create_app(
     app.include_router(flash_sales.router)
     app.include_router(admin.router)
     app.include_router(ops.router)
+    install_docs(app)
+    install_openapi(app)
     return app
 
 

@@ -12,7 +12,7 @@ import re
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("checkout", "admin")
@@ -20,7 +20,9 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # hide_input_in_errors: a bad value is never echoed (PRICING_API_KEYS holds secrets,
+    # DATABASE_URL and REDIS_URL may hold passwords); the message names the variable only
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
     # storage
     database_url: str = "sqlite+aiosqlite:///./pricing.db"
@@ -38,7 +40,7 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(default=100, ge=1)
 
     # HTTP
-    pricing_api_keys: str = ""  # "checkout:KEY1,admin:KEY2"
+    pricing_api_keys: SecretStr = SecretStr("")  # "checkout:KEY1,admin:KEY2"; repr shows ***
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
@@ -60,8 +62,8 @@ class Settings(BaseSettings):
 
     @field_validator("pricing_api_keys")
     @classmethod
-    def _keys_parse(cls, value: str) -> str:
-        parse_api_keys(value)
+    def _keys_parse(cls, value: SecretStr) -> SecretStr:
+        parse_api_keys(value.get_secret_value())
         return value
 
     @field_validator("default_timezone")
@@ -83,7 +85,7 @@ class Settings(BaseSettings):
     @property
     def api_keys(self) -> dict[str, str]:
         """Key → role."""
-        return parse_api_keys(self.pricing_api_keys)
+        return parse_api_keys(self.pricing_api_keys.get_secret_value())
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -95,20 +97,24 @@ class Settings(BaseSettings):
 
 
 def parse_api_keys(raw: str) -> dict[str, str]:
-    """``"checkout:KEY1,admin:KEY2"`` → ``{"KEY1": "checkout", "KEY2": "admin"}``."""
+    """``"checkout:KEY1,admin:KEY2"`` → ``{"KEY1": "checkout", "KEY2": "admin"}``.
+
+    A problem is reported by the entry's position, never by its text: a mistyped
+    entry may well be a key (or a key written where the role belongs)."""
     keys: dict[str, str] = {}
-    for entry in raw.split(","):
+    for position, entry in enumerate(raw.split(","), start=1):
         entry = entry.strip()
         if not entry:
             continue
         role, sep, key = entry.partition(":")
         role, key = role.strip(), key.strip()
+        where = f"PRICING_API_KEYS entry {position}"
         if not sep or not key:
-            raise ValueError("PRICING_API_KEYS entries look like role:key, comma-separated")
+            raise ValueError(f"{where}: entries look like role:key, comma-separated")
         if role not in ROLES:
-            raise ValueError(f"PRICING_API_KEYS: unknown role {role!r} (roles: {', '.join(ROLES)})")
+            raise ValueError(f"{where}: unknown role (roles: {', '.join(ROLES)})")
         if key in keys and keys[key] != role:
-            raise ValueError("PRICING_API_KEYS: one key is given two roles")
+            raise ValueError(f"{where}: this key is already given another role")
         keys[key] = role
     return keys
 

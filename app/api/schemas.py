@@ -14,6 +14,7 @@ engine's ``Quote`` back out, with wording from ``app.api.wording``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +23,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -74,10 +76,34 @@ Percent = Annotated[
     PlainSerializer(_percent_json, return_type=int | float),
 ]
 Time = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string)]
-Key = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+# What PostgreSQL cannot keep in text or jsonb: NUL, and (in any UTF-8 store) lone
+# surrogates, which a JSON body can carry as "\ud800". Every string a request brings
+# in, body, path or query, ends with ``Storable`` (after its other constraints, so
+# their messages stay as they are), so both back ends refuse the same input with a 422
+# naming the field instead of one storing it and the other failing with a 500.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: str) -> str:
+    if _UNSTORABLE.search(value):
+        raise PydanticCustomError(
+            "string_unstorable",
+            "must not contain NUL (\\u0000) or a lone surrogate: it cannot be stored",
+        )
+    return value
+
+
+Storable = AfterValidator(_storable)
+Key = Annotated[str, StringConstraints(min_length=1, max_length=128), Storable]
 Keys = Annotated[list[Key], Field(max_length=10_000)]
-PromotionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+PromotionId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"), Storable
+]
 HHMM = r"^(?:[01]\d|2[0-3]):[0-5]\d$"
+# path parameters naming something to look up: an id that cannot exist is a 404
+LookupId = Annotated[str, StringConstraints(max_length=128), Storable]
+ReservationId = Annotated[str, StringConstraints(max_length=64), Storable]
 
 # ----------------------------------------------------------- every problem at once
 
@@ -220,8 +246,10 @@ class LimitsBody(Checked):
 
 
 class HoursBody(Checked):
-    from_: Annotated[str, StringConstraints(pattern=HHMM)] = Field(alias="from")
-    to: Annotated[str, StringConstraints(pattern=r"^(?:(?:[01]\d|2[0-3]):[0-5]\d|24:00)$")]
+    from_: Annotated[str, StringConstraints(pattern=HHMM), Storable] = Field(alias="from")
+    to: Annotated[
+        str, StringConstraints(pattern=r"^(?:(?:[01]\d|2[0-3]):[0-5]\d|24:00)$"), Storable
+    ]
 
     @classmethod
     def problems(cls, raw: Mapping[str, Any]) -> Found:
@@ -380,7 +408,7 @@ class PromotionBody(Checked):
     """A promotion as the admin API takes it and gives it back (API.md)."""
 
     id: PromotionId | None = None
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name: Annotated[str, StringConstraints(max_length=200), Storable] | None = None
     status: PromotionStatus = "active"
     starts_at: Time | None = None
     ends_at: Time | None = None
@@ -388,10 +416,10 @@ class PromotionBody(Checked):
     weekdays: (
         Annotated[list[Annotated[StrictInt, Field(ge=1, le=7)]], Field(max_length=7)] | None
     ) = None
-    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64), Storable] | None = None
     trigger: Literal["auto", "coupon"] = "auto"
     exclusive: StrictBool = False
-    exclusion_group: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    exclusion_group: Key | None = None
     priority: Annotated[StrictInt, Field(ge=-1_000_000, le=1_000_000)] = 0
     scope: ScopeBody = ScopeBody()
     conditions: ConditionsBody = ConditionsBody()
@@ -426,10 +454,15 @@ class CodesBody(Checked):
     """``{"code": "SAVE10"}`` (a shared code) or ``{"count": N, "prefix": "D11-"}``."""
 
     code: (
-        Annotated[str, StringConstraints(pattern=r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,63}\s*$")] | None
+        Annotated[
+            str, StringConstraints(pattern=r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,63}\s*$"), Storable
+        ]
+        | None
     ) = None
     count: Annotated[StrictInt, Field(ge=1, le=MAX_CODES_PER_BATCH)] | None = None
-    prefix: Annotated[str, StringConstraints(pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,31})?$")] = ""
+    prefix: Annotated[
+        str, StringConstraints(pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,31})?$"), Storable
+    ] = ""
 
     @classmethod
     def problems(cls, raw: Mapping[str, Any]) -> Found:
@@ -474,8 +507,8 @@ class Lenient(BaseModel):
 
 
 class CustomerBody(Lenient):
-    id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
-    tier: Annotated[str, StringConstraints(max_length=128)] | None = None
+    id: Key | None = None
+    tier: Annotated[str, StringConstraints(max_length=128), Storable] | None = None
     segments: Annotated[list[Key], Field(max_length=100)] = []
     new_customer: StrictBool = False
     first_order: StrictBool = False
@@ -493,7 +526,7 @@ class CustomerBody(Lenient):
 
 
 class LineBody(Lenient):
-    line_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    line_id: Annotated[str, StringConstraints(min_length=1, max_length=64), Storable] | None = None
     sku: Key
     qty: Annotated[StrictInt, Field(ge=1, le=MAX_QTY)]
     unit_price: Money
@@ -522,13 +555,13 @@ class QuoteBody(Checked):
 
     model_config = ConfigDict(extra="ignore")
 
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), Storable] = "CNY"
     customer: CustomerBody = CustomerBody()
-    channel: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=64), Storable] | None = None
     at: Time | None = None
     lines: Annotated[list[LineBody], Field(min_length=1, max_length=MAX_LINES)]
     coupon_codes: Annotated[
-        list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+        list[Annotated[str, StringConstraints(min_length=1, max_length=64), Storable]],
         Field(max_length=MAX_CODES_PER_QUOTE),
     ] = []
     auto_coupons: StrictBool = False
@@ -730,7 +763,7 @@ class ReservationBody(QuoteBody):
     """``POST /v1/reservations``: a quote body, the caller's ``order_id`` (the
     idempotency key), an optional ``expected_total``; ``customer.id`` is required."""
 
-    order_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    order_id: Key
     expected_total: Annotated[StrictInt, Field(ge=0)] | None = None
 
     @classmethod

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from app.api.auth import require
 from app.api.deps import PromotionsDep
+from app.api.problem_docs import problem, problems
 from app.api.records import (
     code_request,
     codes_response,
@@ -18,18 +19,32 @@ from app.api.records import (
 from app.api.schemas import (
     CodesBody,
     CodesResponse,
+    LookupId,
     PromotionBody,
+    PromotionId,
     PromotionList,
     PromotionStatus,
     StatsResponse,
 )
 
-router = APIRouter(prefix="/v1/admin/promotions", tags=["admin"], dependencies=[require("admin")])
+router = APIRouter(
+    prefix="/v1/admin/promotions",
+    tags=["admin"],
+    dependencies=[require("admin")],
+    responses=problems(401, 403, 422, 503),
+)
 
-PromotionIdPath = Annotated[str, Path(alias="promotion_id", max_length=128)]
+PromotionIdPath = Annotated[LookupId, Path(alias="promotion_id")]
+# PUT stores the body under the path's id, so that id must be a valid promotion id
+StoredIdPath = Annotated[PromotionId, Path(alias="promotion_id")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PromotionBody)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PromotionBody,
+    responses=problem(409, "`conflict`: a promotion has this id already."),
+)
 async def create(body: PromotionBody, promotions: PromotionsDep) -> PromotionBody:
     return promotion_body(await promotions.create(promotion_document(body)))
 
@@ -41,26 +56,36 @@ async def list_all(
     return PromotionList(items=[promotion_body(d) for d in await promotions.find(status)])
 
 
-@router.get("/{promotion_id}", response_model=PromotionBody)
+@router.get("/{promotion_id}", response_model=PromotionBody, responses=problems(404))
 async def get_one(promotion_id: PromotionIdPath, promotions: PromotionsDep) -> PromotionBody:
     return promotion_body(await promotions.get(promotion_id))
 
 
-@router.put("/{promotion_id}", response_model=PromotionBody)
+@router.put("/{promotion_id}", response_model=PromotionBody, responses=problems(404))
 async def replace(
-    promotion_id: PromotionIdPath, body: PromotionBody, promotions: PromotionsDep
+    promotion_id: StoredIdPath, body: PromotionBody, promotions: PromotionsDep
 ) -> PromotionBody:
     return promotion_body(await promotions.replace(promotion_document(body, promotion_id)))
 
 
-@router.delete("/{promotion_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{promotion_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404))
 async def delete(promotion_id: PromotionIdPath, promotions: PromotionsDep) -> Response:
     await promotions.delete(promotion_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
-    "/{promotion_id}/codes", status_code=status.HTTP_201_CREATED, response_model=CodesResponse
+    "/{promotion_id}/codes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CodesResponse,
+    responses={
+        **problem(404),
+        **problem(
+            409,
+            "`conflict`: the promotion is not a coupon (`trigger` is not `coupon`), or a "
+            "code exists already.",
+        ),
+    },
 )
 async def add_codes(
     promotion_id: PromotionIdPath, body: CodesBody, promotions: PromotionsDep
@@ -68,6 +93,6 @@ async def add_codes(
     return codes_response(await promotions.add_codes(promotion_id, code_request(body)))
 
 
-@router.get("/{promotion_id}/stats", response_model=StatsResponse)
+@router.get("/{promotion_id}/stats", response_model=StatsResponse, responses=problems(404))
 async def stats(promotion_id: PromotionIdPath, promotions: PromotionsDep) -> StatsResponse:
     return stats_response(await promotions.stats(promotion_id))

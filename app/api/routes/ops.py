@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import ReadinessDep
+from app.api.problem_docs import ReadinessProblemOut, problem
 from app.api.problems import problem_response
 
 router = APIRouter(tags=["operations"])
@@ -20,7 +21,15 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses=problem(
+        503,
+        "`unavailable`: the database or Redis does not answer; `checks` says which.",
+        ReadinessProblemOut,
+    ),
+)
 async def readyz(readiness: ReadinessDep) -> JSONResponse:
     """Ready: the database and Redis both answer. Otherwise 503 (problem+json) with
     each dependency's state. Stored promotions that no longer read are listed
@@ -44,6 +53,6 @@ async def readyz(readiness: ReadinessDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

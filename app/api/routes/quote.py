@@ -8,10 +8,16 @@ from fastapi import APIRouter
 
 from app.api.auth import require
 from app.api.deps import QuotesDep
+from app.api.problem_docs import problems
 from app.api.records import quote_query
 from app.api.schemas import QuoteBody, QuoteResponse
 
-router = APIRouter(prefix="/v1", tags=["quote"], dependencies=[require("checkout")])
+router = APIRouter(
+    prefix="/v1",
+    tags=["quote"],
+    dependencies=[require("checkout")],
+    responses=problems(401, 403, 422, 503),  # 503: only when codes need the database
+)
 
 
 @router.post("/quote", response_model=QuoteResponse)

@@ -9,21 +9,36 @@ from fastapi import APIRouter, Path, Response, status
 
 from app.api.auth import require
 from app.api.deps import ReservationsDep
+from app.api.problem_docs import ReservationProblemOut, problem, problems
 from app.api.records import reservation_request, reservation_response
-from app.api.schemas import ReservationBody, ReservationResponse
+from app.api.schemas import ReservationBody, ReservationId, ReservationResponse
 
 router = APIRouter(
-    prefix="/v1/reservations", tags=["reservations"], dependencies=[require("checkout")]
+    prefix="/v1/reservations",
+    tags=["reservations"],
+    dependencies=[require("checkout")],
+    responses=problems(401, 403, 422, 503),
 )
 
-ReservationIdPath = Annotated[str, Path(alias="reservation_id", max_length=64)]
+ReservationIdPath = Annotated[ReservationId, Path(alias="reservation_id")]
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ReservationResponse,
-    responses={200: {"model": ReservationResponse, "description": "the order_id's reservation"}},
+    responses={
+        200: {"model": ReservationResponse, "description": "the order_id's reservation"},
+        **problem(
+            409,
+            "Nothing was taken. `price_changed`: `expected_total` differs from the price now "
+            "(or a promotion ended meanwhile); `sold_out`: flash-sale stock ran out; "
+            "`limit_reached`: a per-customer limit, usage limit or budget ran out; these three "
+            "carry the fresh `quote`. `conflict`: a single-use code in the cart is held by "
+            "another order.",
+            ReservationProblemOut,
+        ),
+    },
 )
 async def reserve(
     body: ReservationBody, reservations: ReservationsDep, response: Response
@@ -36,14 +51,25 @@ async def reserve(
     return reservation_response(made)
 
 
-@router.get("/{reservation_id}", response_model=ReservationResponse)
+@router.get("/{reservation_id}", response_model=ReservationResponse, responses=problems(404))
 async def get_one(
     reservation_id: ReservationIdPath, reservations: ReservationsDep
 ) -> ReservationResponse:
     return reservation_response(await reservations.get(reservation_id))
 
 
-@router.post("/{reservation_id}/confirm", response_model=ReservationResponse)
+@router.post(
+    "/{reservation_id}/confirm",
+    response_model=ReservationResponse,
+    responses={
+        **problem(404),
+        **problem(
+            409,
+            "`reservation_expired`: it expired or was cancelled; `conflict`: it is still "
+            "being made.",
+        ),
+    },
+)
 async def confirm(
     reservation_id: ReservationIdPath, reservations: ReservationsDep
 ) -> ReservationResponse:
@@ -51,7 +77,14 @@ async def confirm(
     return reservation_response(await reservations.confirm(reservation_id))
 
 
-@router.post("/{reservation_id}/cancel", response_model=ReservationResponse)
+@router.post(
+    "/{reservation_id}/cancel",
+    response_model=ReservationResponse,
+    responses={
+        **problem(404),
+        **problem(409, "`conflict`: it is confirmed, or still being made."),
+    },
+)
 async def cancel(
     reservation_id: ReservationIdPath, reservations: ReservationsDep
 ) -> ReservationResponse:
