@@ -9,8 +9,10 @@ For each cart family of ``loadtests.adversarial`` and each size, ``--seeds``
 carts are drawn and each is priced ``--repeats`` times in this one process
 (``app.rules.engine.price``). Reported per size: the median and the worst time
 per quote, the share of quotes that are ``optimal``, the work the search spent
-(line steps, ``app.rules.search.WORK_LIMIT`` at most) and the time per step. The
-target (issue 12): no quote above 50 ms, 500 lines included.
+(line steps, ``app.rules.search.WORK_LIMIT`` at most) and the time per step.
+Times are the quoting thread's CPU time (``time.thread_time_ns``), so that other
+processes on a shared machine do not inflate them; the worst wall-clock time is
+shown beside. The target (issue 12): no quote above 50 ms, 500 lines included.
 """
 
 from __future__ import annotations
@@ -56,14 +58,15 @@ def _work(rules: RuleSet, family: str, size: int, seed: int) -> tuple[int, int, 
 def run(family: str, sizes: Sequence[int], seeds: int, repeats: int) -> bool:
     print(f"\n{family} (work limit {search_module.WORK_LIMIT:,} line steps)")
     header = (
-        f"{'lines':>6} {'quotes':>6} {'median ms':>10} {'worst ms':>9} {'optimal':>8} "
-        f"{'work med':>9} {'work max':>9} {'ns/step':>8} {'fixed':>6}"
+        f"{'lines':>6} {'quotes':>6} {'median ms':>10} {'worst ms':>9} {'wall max':>9} "
+        f"{'optimal':>8} {'work med':>9} {'work max':>9} {'ns/step':>8} {'fixed':>6}"
     )
     print(header)
     print("-" * len(header))
     ok = True
     for size in sizes:
         samples: list[float] = []
+        walls: list[float] = []
         works: list[int] = []
         per_step: list[float] = []
         optimal = quotes = fixed = 0
@@ -76,11 +79,14 @@ def run(family: str, sizes: Sequence[int], seeds: int, repeats: int) -> bool:
             best = float("inf")
             for _ in range(repeats):
                 gc.disable()
-                started = time.perf_counter_ns()
+                started = time.thread_time_ns()
+                wall = time.perf_counter_ns()
                 quote = price(rules, request)
-                elapsed = time.perf_counter_ns() - started
+                wall = time.perf_counter_ns() - wall
+                elapsed = time.thread_time_ns() - started
                 gc.enable()
                 samples.append(elapsed / 1e6)
+                walls.append(wall / 1e6)
                 best = min(best, elapsed)
                 quotes += 1
                 optimal += quote.optimal
@@ -90,7 +96,8 @@ def run(family: str, sizes: Sequence[int], seeds: int, repeats: int) -> bool:
         ok &= worst <= TARGET_WORST_MS
         print(
             f"{size:>6} {quotes:>6} {statistics.median(samples):>10.2f} {worst:>9.2f} "
-            f"{optimal / quotes:>8.0%} {int(statistics.median(works)):>9,} {max(works):>9,} "
+            f"{max(walls):>9.2f} {optimal / quotes:>8.0%} "
+            f"{int(statistics.median(works)):>9,} {max(works):>9,} "
             f"{(max(per_step) if per_step else 0):>8.0f} {fixed:>6}"
         )
     return ok

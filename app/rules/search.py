@@ -36,7 +36,7 @@ EXACT_LIMIT = 4096
 # a leaf) and one per node of the walk. Sized so that any walk of at most
 # ``EXACT_LIMIT`` legal combinations of a realistic cart finishes, and so that the
 # worst request stays within a few tens of milliseconds (docs/engine.md).
-WORK_LIMIT = 40_000
+WORK_LIMIT = 25_000
 # how often (in item lines) the item-stage bound is measured again for the choices
 # made so far: every line prunes most but costs most (docs/engine.md)
 REFRESH_EVERY = 3
