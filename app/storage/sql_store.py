@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TypeVar
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.errors import Unavailable
+
+_T = TypeVar("_T")
+
+_UNREACHABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+    OSError,
+)
 
 
 class SqlStore:
@@ -31,17 +42,30 @@ class SqlStore:
         """One transaction, committed on leaving, within ``within`` seconds (default
         ``DB_TIMEOUT_SECONDS``); a missed deadline or a lost connection is
         ``Unavailable``."""
+        async with self._deadline(what, within, self._sessions.begin()) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _core(self, what: str, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A connection for Core statements (no ORM session), within
+        ``DB_TIMEOUT_SECONDS``: one transaction committed on leaving when ``write``,
+        else autocommit (each statement on its own, no BEGIN / COMMIT round trips)."""
+        if write:
+            async with self._deadline(what, None, self._engine.begin()) as conn:
+                yield conn
+            return
+        async with self._deadline(what, None, self._engine.connect()) as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    @asynccontextmanager
+    async def _deadline(
+        self, what: str, within: float | None, opened: AbstractAsyncContextManager[_T]
+    ) -> AsyncIterator[_T]:
         seconds = within or self._timeout
         try:
-            async with asyncio.timeout(seconds), self._sessions.begin() as session:
-                yield session
+            async with asyncio.timeout(seconds), opened as resource:
+                yield resource
         except TimeoutError as exc:
             raise Unavailable(f"the database did not answer within {seconds:g}s ({what})") from exc
-        except (
-            sa_exc.OperationalError,
-            sa_exc.InterfaceError,
-            sa_exc.TimeoutError,
-            sa_exc.DisconnectionError,
-            OSError,
-        ) as exc:
+        except _UNREACHABLE as exc:
             raise Unavailable(f"the database is unreachable ({what})") from exc
