@@ -23,6 +23,7 @@ from app.inventory.ledger import ReservationRepository
 from app.inventory.stock import needs_counters
 from app.promotions.document import PromotionDocument
 from app.promotions.repository import NewCode, PromotionRepository, StoredPromotion
+from app.promotions.snapshot import Converted
 from app.rules.model import Promotion
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class Write(Protocol):
 
 
 class RulesChanged(Protocol):
-    async def changed(self) -> None: ...
+    async def changed(self, known: Mapping[str, Converted] | None = None) -> None: ...
 
 
 class CounterKeeper(Protocol):
@@ -136,7 +137,7 @@ class PromotionAdmin:
             trigger=document.trigger,
             body=document.to_stored(),
         )
-        await self._rules_changed.changed()
+        await self._rules_changed.changed({row.id: (row.updated_at, promotion)})
         await self._load_counters(promotion)
         return _document(row)
 
