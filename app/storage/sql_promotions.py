@@ -128,7 +128,7 @@ class SqlPromotionRepository(SqlStore):
                             PromotionRow.id.in_(ids[start : start + _IN_CHUNK])
                         )
                     )
-                    existing.update(found.tuples())
+                    existing.update((i, at) for i, at in found)
                 if existing and not replace:
                     raise Conflict(_exist(sorted(existing)))
                 rows = [
