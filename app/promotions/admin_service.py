@@ -25,6 +25,7 @@ from app.inventory.ledger import ReservationRepository
 from app.inventory.stock import needs_counters
 from app.promotions.document import PromotionDocument
 from app.promotions.repository import (
+    Changes,
     NewCode,
     NewPromotion,
     PromotionRepository,
@@ -45,7 +46,9 @@ class Write(Protocol):
 
 
 class RulesChanged(Protocol):
-    async def changed(self, known: Mapping[str, Converted] | None = None) -> None: ...
+    async def changed(
+        self, written: Changes | None = None, known: Mapping[str, Converted] | None = None
+    ) -> None: ...
 
 
 class CounterKeeper(Protocol):
@@ -91,6 +94,10 @@ class PromotionStats:
     redemptions: int
     budget_spent: int
     codes: int
+
+
+def _written(row: StoredPromotion) -> Changes | None:
+    return None if row.written_at is None else Changes(row.written_at, rows=(row,))
 
 
 def _document(stored: StoredPromotion) -> PromotionDocument:
@@ -151,7 +158,7 @@ class PromotionAdmin:
             trigger=document.trigger,
             body=document.to_stored(),
         )
-        await self._rules_changed.changed({row.id: (row.updated_at, promotion)})
+        await self._rules_changed.changed(_written(row), {row.id: (row.updated_at, promotion)})
         await self._load_counters(promotion)
         return _document(row)
 
@@ -170,7 +177,8 @@ class PromotionAdmin:
         )
         records = {new.id: record for new, record in prepared}
         await self._rules_changed.changed(
-            {row.id: (row.updated_at, records[row.id]) for row in imported.rows}
+            Changes(imported.version, rows=imported.rows),
+            {row.id: (row.updated_at, records[row.id]) for row in imported.rows},
         )
         for record in records.values():
             await self._load_counters(record)
@@ -205,8 +213,8 @@ class PromotionAdmin:
         return prepared
 
     async def delete(self, promotion_id: str) -> None:
-        await self._repository.delete(promotion_id)
-        await self._rules_changed.changed()
+        version = await self._repository.delete(promotion_id)
+        await self._rules_changed.changed(Changes(version, removed=(promotion_id,)))
 
     async def add_codes(self, promotion_id: str, request: CodeRequest) -> IssuedCodes:
         row = await self._repository.get(promotion_id)

@@ -35,6 +35,8 @@ class StoredPromotion:
     body: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
+    # on what a write answers: the rules version that write made
+    written_at: RulesVersion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +113,9 @@ class PromotionRepository(Protocol):
     ) -> StoredPromotion:
         """Replace an existing promotion; ``NotFound`` when there is none."""
 
-    async def delete(self, promotion_id: str) -> None:
-        """Delete a promotion and its codes; ``NotFound`` when there is none."""
+    async def delete(self, promotion_id: str) -> RulesVersion:
+        """Delete a promotion and its codes (the version that made); ``NotFound`` when
+        there is none."""
 
     async def current_version(self) -> RulesVersion: ...
 

@@ -143,16 +143,25 @@ class Snapshot:
         return True
 
     async def catch_up(
-        self, counter: int | None = None, *, known: Mapping[str, Converted] | None = None
+        self,
+        counter: int | None = None,
+        *,
+        written: Changes | None = None,
+        known: Mapping[str, Converted] | None = None,
     ) -> bool:
         """Apply what changed since this snapshot's version (everything, when the
         change log does not reach back that far). ``counter``: a version heard of
-        (nothing to do when it is not newer); ``known``: records the caller already
-        made from the rows it wrote, by id with the row's ``updated_at``."""
+        (nothing to do when it is not newer); ``written``: what a write of this
+        process changed, applied without reading it back when it is the very next
+        version; ``known``: records the writer already made from the rows it wrote,
+        by id with the row's ``updated_at``."""
         if counter is not None and counter <= self._version.counter:
             return False
         async with self._lock:
-            changes = await self._repository.changes_since(self._version.counter)
+            if written is not None and written.version.counter == self._version.counter + 1:
+                changes = written
+            else:
+                changes = await self._repository.changes_since(self._version.counter)
             version = changes.version
             if version.counter == self._version.counter:
                 return False
@@ -328,13 +337,15 @@ class Refresher:
                 log.warning("%s failed", task.get_name(), exc_info=task.exception())
         self._tasks = []
 
-    async def changed(self, known: Mapping[str, Converted] | None = None) -> None:
-        """After a write: apply it here (``known``: the records the writer made, by
-        id with the stored row's ``updated_at``), then tell the other instances.
-        Best effort: the write is already committed, and the poll catches whatever
-        this misses."""
+    async def changed(
+        self, written: Changes | None = None, known: Mapping[str, Converted] | None = None
+    ) -> None:
+        """After a write: apply it here (``written``: what it changed; ``known``: the
+        records the writer made, by id with the stored row's ``updated_at``), then
+        tell the other instances. Best effort: the write is already committed, and
+        the poll catches whatever this misses."""
         try:
-            await self._snapshot.catch_up(known=known)
+            await self._snapshot.catch_up(written=written, known=known)
         except Exception:
             log.warning("reload after a change failed; the poll will retry", exc_info=True)
             return

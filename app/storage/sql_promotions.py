@@ -69,10 +69,10 @@ class SqlPromotionRepository(SqlStore):
                     raise Conflict(f"promotion {id!r} already exists")
                 session.add(row)
                 await session.flush()
-                await _bump(session, now, [id])
+                version = await _bump(session, now, [id])
         except sa_exc.IntegrityError as exc:
             raise Conflict(f"promotion {id!r} already exists") from exc
-        return _promotion(row)
+        return _promotion(row, version)
 
     async def get(self, promotion_id: str) -> StoredPromotion | None:
         async with self._transaction("get promotion") as session:
@@ -96,10 +96,10 @@ class SqlPromotionRepository(SqlStore):
                 raise NotFound(f"no promotion {id!r}")
             row.status, row.trigger, row.body, row.updated_at = status, trigger, dict(body), now
             await session.flush()
-            await _bump(session, now, [id])
-            return _promotion(row)
+            version = await _bump(session, now, [id])
+            return _promotion(row, version)
 
-    async def delete(self, promotion_id: str) -> None:
+    async def delete(self, promotion_id: str) -> RulesVersion:
         now = datetime.now(UTC)
         async with self._transaction("delete promotion") as session:
             await session.execute(
@@ -110,7 +110,7 @@ class SqlPromotionRepository(SqlStore):
             )
             if getattr(result, "rowcount", 0) == 0:
                 raise NotFound(f"no promotion {promotion_id!r}")
-            await _bump(session, now, [promotion_id])
+            return await _bump(session, now, [promotion_id])
 
     async def current_version(self) -> RulesVersion:
         async with self._transaction("read rules version") as session:
@@ -324,7 +324,7 @@ async def _version(session: AsyncSession) -> RulesVersion:
     return RulesVersion(counter=row.version, changed_at=row.updated_at)
 
 
-def _promotion(row: PromotionRow) -> StoredPromotion:
+def _promotion(row: PromotionRow, written_at: RulesVersion | None = None) -> StoredPromotion:
     return StoredPromotion(
         id=row.id,
         status=row.status,
@@ -332,6 +332,7 @@ def _promotion(row: PromotionRow) -> StoredPromotion:
         body=row.body,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        written_at=written_at,
     )
 
 
