@@ -4,6 +4,7 @@ Run it from the project root (PostgreSQL and Redis running)::
 
     .venv/bin/python -m loadtests.bench_rules
     .venv/bin/python -m loadtests.bench_rules --help
+    .venv/bin/python -m loadtests.bench_rules --in-process   # RuleSet.changed vs a rebuild
 
 Targets (issue 14): ``POST /v1/admin/promotions/import`` loads 10,000
 promotions in at most 10 s; one-by-one admin writes sustain at least 170/s and
@@ -305,6 +306,38 @@ def report(results: dict[str, Any]) -> None:
     print(f"load average: {os.getloadavg()}")
 
 
+def in_process(sizes: Sequence[int] = (100, 10_000), repeat: int = 200) -> None:
+    """What one change costs the snapshot, against building the rule set afresh
+    (the old way), at each size, best of five: ``--in-process``."""
+    from dataclasses import replace
+
+    from app.rules.ruleset import RuleSet
+    from loadtests.bench_engine import background_promotions
+
+    print("\n| promotions | fresh RuleSet ms | changed: replace one ms | changed: add one ms |")
+    print("|---:|---:|---:|---:|")
+    for size in sizes:
+        promotions = list(background_promotions(size, marketplace.DEFAULT_SEED))
+        rules = RuleSet(promotions, "v")
+        one = promotions[size // 2]
+        added = [replace(one, id=f"zz-{n}") for n in range(repeat)]
+
+        def best(run: Any, times: int) -> float:
+            found = []
+            for _ in range(5):
+                started = time.perf_counter()
+                for n in range(times):
+                    run(n)
+                found.append((time.perf_counter() - started) / times)
+            return 1000 * min(found)
+
+        fresh = best(lambda _n, ps=promotions: RuleSet(ps, "v"), 3)
+        replaced = best(lambda _n, rs=rules, p=one: rs.changed([p], [], "v"), repeat)
+        add = best(lambda n, rs=rules, ps=added: rs.changed([ps[n]], [], "v"), repeat)
+        print(f"| {size:,} | {fresh:.2f} | {replaced:.3f} | {add:.3f} |")
+    print(f"load average: {os.getloadavg()}")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add = parser.add_argument
@@ -317,11 +350,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--quote-rounds", type=int, default=2, help="rounds without writes (and as many with)")
     add("--quote-concurrency", type=int, default=8)
     add("--json", type=Path, default=None, help="write every number here")
+    add("--in-process", action="store_true", help="only time RuleSet.changed against a rebuild")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.in_process:
+        in_process()
+        return 0
     token = secrets.token_hex(4)
     admin, ck = "ak-" + secrets.token_hex(16), "ck-" + secrets.token_hex(16)
     env = server_env(args, f"checkout:{ck},admin:{admin}", token)
