@@ -220,6 +220,20 @@ GLOSSARY: dict[str, tuple[str, Any]] = {
     "sold": ("Units in confirmed orders.", 60),
     # ------------------------------------------------------------------ admin
     "PromotionList.items": ("The promotions, by id.", None),
+    "ImportBody.promotions": (
+        "Promotion bodies (as `POST /v1/admin/promotions` takes them), 1 to 10,000.",
+        None,
+    ),
+    "ImportBody.mode": (
+        "`create`: every id must be new; `upsert`: an existing id is replaced.",
+        "create",
+    ),
+    "ImportResponse.created": ("Promotions stored that did not exist.", 9990),
+    "ImportResponse.updated": ("Promotions replaced (`upsert` only).", 10),
+    "ImportResponse.rules_version": (
+        "The rules version the import made; quotes priced with it include it.",
+        "2026-11-11T00:00:00.123456Z#43",
+    ),
     "reservations": ("Reservations that applied it.", 120),
     "confirmed": ("Of those, confirmed.", 100),
     "cancelled": ("Of those, cancelled.", 15),

@@ -10,19 +10,28 @@ does it on its next round.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from app.coupons import codes as coupon_codes
-from app.errors import Conflict, NotFound, Unavailable
+from app.errors import Conflict, InvalidInput, NotFound, Problem, Unavailable
 from app.inventory.ledger import ReservationRepository
 from app.inventory.stock import needs_counters
 from app.promotions.document import PromotionDocument
-from app.promotions.repository import NewCode, PromotionRepository, StoredPromotion
+from app.promotions.repository import (
+    Changes,
+    NewCode,
+    NewPromotion,
+    PromotionRepository,
+    StoredPromotion,
+)
+from app.promotions.snapshot import Converted
 from app.rules.model import Promotion
 
 log = logging.getLogger(__name__)
@@ -37,7 +46,9 @@ class Write(Protocol):
 
 
 class RulesChanged(Protocol):
-    async def changed(self) -> None: ...
+    async def changed(
+        self, written: Changes | None = None, known: Mapping[str, Converted] | None = None
+    ) -> None: ...
 
 
 class CounterKeeper(Protocol):
@@ -61,6 +72,13 @@ class IssuedCodes:
 
 
 @dataclass(frozen=True, slots=True)
+class ImportResult:
+    created: int
+    updated: int
+    rules_version: str
+
+
+@dataclass(frozen=True, slots=True)
 class PromotionStats:
     """Reservations that applied a promotion (made, confirmed, cancelled, expired),
     what confirmed orders got from it and paid in all, the budget held by
@@ -76,6 +94,10 @@ class PromotionStats:
     redemptions: int
     budget_spent: int
     codes: int
+
+
+def _written(row: StoredPromotion) -> Changes | None:
+    return None if row.written_at is None else Changes(row.written_at, rows=(row,))
 
 
 def _document(stored: StoredPromotion) -> PromotionDocument:
@@ -136,13 +158,64 @@ class PromotionAdmin:
             trigger=document.trigger,
             body=document.to_stored(),
         )
-        await self._rules_changed.changed()
+        await self._rules_changed.changed(_written(row), {row.id: (row.updated_at, promotion)})
         await self._load_counters(promotion)
         return _document(row)
 
+    async def import_all(
+        self, documents: Sequence[PromotionDocument], *, mode: Literal["create", "upsert"]
+    ) -> ImportResult:
+        """Store them all in one transaction or none (``Conflict`` when an id appears
+        twice, or, with ``create``, exists already), apply them here and tell the
+        other instances. Converting 10,000 runs in a thread. Their counters are the
+        sweeper's to load (``Recovery.keep``, every ``SWEEP_INTERVAL_SECONDS``): a
+        few round trips each, thousands of them would keep the answer for a
+        minute."""
+        twice = sorted(i for i, n in Counter(d.id for d in documents).items() if n > 1)
+        if twice:
+            raise Conflict(f"ids appear more than once: {', '.join(map(repr, twice[:20]))}")
+        prepared = await asyncio.to_thread(self._prepare, documents)
+        imported = await self._repository.import_many(
+            [new for new, _ in prepared], replace=mode == "upsert"
+        )
+        records = {new.id: record for new, record in prepared}
+        await self._rules_changed.changed(
+            Changes(imported.version, rows=imported.rows),
+            {row.id: (row.updated_at, records[row.id]) for row in imported.rows},
+        )
+        return ImportResult(
+            created=imported.created,
+            updated=imported.updated,
+            rules_version=str(imported.version),
+        )
+
+    def _prepare(
+        self, documents: Sequence[PromotionDocument]
+    ) -> list[tuple[NewPromotion, Promotion]]:
+        """Each document as a row to store and the engine's record; every document
+        that cannot become a record is a problem at its index."""
+        prepared: list[tuple[NewPromotion, Promotion]] = []
+        found: list[Problem] = []
+        for index, document in enumerate(documents):
+            try:
+                record = document.to_record(default_timezone=self._default_timezone)
+            except (ValueError, KeyError) as exc:
+                found.append(Problem(loc=("body", "promotions", index), msg=str(exc)))
+                continue
+            new = NewPromotion(
+                id=document.id,
+                status=document.status,
+                trigger=document.trigger,
+                body=document.to_stored(),
+            )
+            prepared.append((new, record))
+        if found:
+            raise InvalidInput(f"{len(found)} promotions cannot be priced", found)
+        return prepared
+
     async def delete(self, promotion_id: str) -> None:
-        await self._repository.delete(promotion_id)
-        await self._rules_changed.changed()
+        version = await self._repository.delete(promotion_id)
+        await self._rules_changed.changed(Changes(version, removed=(promotion_id,)))
 
     async def add_codes(self, promotion_id: str, request: CodeRequest) -> IssuedCodes:
         row = await self._repository.get(promotion_id)

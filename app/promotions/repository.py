@@ -35,6 +35,40 @@ class StoredPromotion:
     body: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
+    # on what a write answers: the rules version that write made
+    written_at: RulesVersion | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPromotion:
+    """A promotion to store: its id, the copied-out filter columns, its document."""
+
+    id: str
+    status: str
+    trigger: str
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """A bulk import, committed: the version it made, and the rows as stored."""
+
+    version: RulesVersion
+    rows: tuple[StoredPromotion, ...]
+    created: int
+    updated: int
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed after a version: the version now, the changed promotions as
+    stored now, and the ids no longer stored. ``complete`` is False when the
+    change log does not reach back that far (then load everything)."""
+
+    version: RulesVersion
+    rows: tuple[StoredPromotion, ...] = ()
+    removed: tuple[str, ...] = ()
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +113,22 @@ class PromotionRepository(Protocol):
     ) -> StoredPromotion:
         """Replace an existing promotion; ``NotFound`` when there is none."""
 
-    async def delete(self, promotion_id: str) -> None:
-        """Delete a promotion and its codes; ``NotFound`` when there is none."""
+    async def delete(self, promotion_id: str) -> RulesVersion:
+        """Delete a promotion and its codes (the version that made); ``NotFound`` when
+        there is none."""
 
     async def current_version(self) -> RulesVersion: ...
 
+    async def import_many(self, promotions: Sequence[NewPromotion], *, replace: bool) -> Imported:
+        """Store them all in one transaction, or none: with ``replace`` an existing id
+        is replaced, without it ``Conflict`` (naming the ids) when any exists."""
+
     async def load(self) -> tuple[RulesVersion, builtins.list[StoredPromotion]]:
         """The version, then every promotion (at least as new as that version)."""
+
+    async def changes_since(self, counter: int) -> Changes:
+        """The version, then the promotions changed after ``counter`` (at least as
+        new as that version)."""
 
     async def add_codes(
         self, promotion_id: str, codes: Sequence[NewCode]

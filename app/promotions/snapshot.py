@@ -1,23 +1,31 @@
 """The in-memory rules: an immutable snapshot, and the task that keeps it fresh.
 
-``Snapshot.rules`` is a ``RuleSet`` built from every stored promotion (status
-is the engine's to check: a paused coupon must still say ``paused``), with a
-version like ``2026-11-11T00:00:00.123456Z#42`` from ``rules_meta``. A reload
-builds a whole new ``RuleSet`` and swaps the reference; a quote holds the one
-it started with, so it never sees half a change.
+``Snapshot.rules`` is a ``RuleSet`` of every stored promotion (status is the
+engine's to check: a paused coupon must still say ``paused``), with a version
+like ``2026-11-11T00:00:00.123456Z#42`` from ``rules_meta``. A change makes a
+new ``RuleSet`` and swaps the reference; a quote holds the one it started
+with, so it never sees half a change.
+
+A change does not rebuild the rules: ``catch_up`` reads from the
+``rules_changes`` log which promotions changed since this snapshot's version,
+converts only those rows and makes the new ``RuleSet`` with
+``RuleSet.changed`` (it shares everything the change does not touch). A large
+change (an import; more than ``OFF_LOOP_ROWS`` rows) and a whole reload (at
+start, or when the log does not reach back far enough) are converted and
+built in a thread, so the event loop keeps answering quotes meanwhile.
 
 Keeping instances in step (a change is live everywhere within 2 seconds):
 
-- the instance that made a change reloads before it answers, then publishes
-  the new version on the Redis channel ``<REDIS_PREFIX>rules``;
-- every instance listens on that channel and reloads when a version it does
-  not have goes by;
+- the instance that made a change applies it before it answers, then
+  publishes the new version on the Redis channel ``<REDIS_PREFIX>rules``;
+- every instance listens on that channel and catches up when a newer
+  version goes by;
 - every ``RULES_POLL_SECONDS`` each instance also compares its version with
   the database, in case a message was lost (Redis down, a restart).
 
 A stored promotion that no longer reads (``PromotionDocument`` refuses it, or
 it cannot become an engine record) is never dropped in silence: it is logged
-as an error when a reload meets it, counted in
+as an error when a reload or a change meets it, counted in
 ``pricing_rules_unreadable_promotions`` (and in
 ``pricing_rules_reloads_total{result="unreadable_promotion"}``), and listed by
 ``Snapshot.unreadable`` (``/readyz`` shows it). The last version of it this
@@ -29,8 +37,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -41,7 +50,12 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from app.promotions.document import PromotionDocument
-from app.promotions.repository import PromotionRepository, RulesVersion, StoredPromotion
+from app.promotions.repository import (
+    Changes,
+    PromotionRepository,
+    RulesVersion,
+    StoredPromotion,
+)
 from app.rules.model import Promotion
 from app.rules.ruleset import RuleSet
 
@@ -74,6 +88,22 @@ class Unreadable:
 
 _NEVER = RulesVersion(counter=-1, changed_at=datetime(1970, 1, 1, tzinfo=UTC))
 
+# more changed rows than this are read and built in a thread, off the event loop
+OFF_LOOP_ROWS = 64
+# a change touching more than this share of the promotions builds the index afresh
+_REBUILD_SHARE = 0.25
+
+Converted = tuple[datetime, Promotion | None]  # the row's updated_at, the record read
+
+
+@dataclass(slots=True)
+class _State:
+    """What a reload or a change makes: the rules and the bookkeeping behind them."""
+
+    rules: RuleSet
+    converted: dict[str, Converted]
+    unreadable: dict[str, Unreadable]
+
 
 class Snapshot:
     def __init__(self, repository: PromotionRepository, *, default_timezone: ZoneInfo) -> None:
@@ -83,9 +113,10 @@ class Snapshot:
         self._rules = RuleSet((), version=str(_NEVER))
         self._lock = asyncio.Lock()
         # converted promotions by id, with the ``updated_at`` they were converted at:
-        # a reload validates only the rows that changed since the last one
-        self._converted: dict[str, tuple[datetime, Promotion | None]] = {}
+        # a change converts only the rows that changed since
+        self._converted: dict[str, Converted] = {}
         self._unreadable: dict[str, Unreadable] = {}
+        self._whole = False  # a change failed half-way: load everything next time
 
     @property
     def rules(self) -> RuleSet:
@@ -101,57 +132,153 @@ class Snapshot:
         return tuple(self._unreadable[k] for k in sorted(self._unreadable))
 
     async def reload(self) -> bool:
-        """Load every promotion and swap the rules in; False when nothing changed."""
+        """Load every promotion and swap the rules in; False when nothing changed.
+        The rows are read and the index built in a thread."""
         async with self._lock:
             version, rows = await self._repository.load()
             if version.counter == self._version.counter:
                 return False
-            unreadable: dict[str, Unreadable] = {}
-            converted = {row.id: self._converted_row(row, unreadable) for row in rows}
-            self._converted = converted
-            self._unreadable = unreadable
-            promotions = [p for _, p in converted.values() if p is not None]
-            self._rules = RuleSet(promotions, version=str(version))
-            self._version = version
-        UNREADABLE.set(len(unreadable))
-        RULES_VERSION.set(version.counter)
-        RULES_RELOADS.labels("loaded").inc()
-        log.info("rules %s loaded: %d promotions", version, len(promotions))
+            state = await asyncio.to_thread(self._everything, version, rows)
+            self._swap(version, state, "loaded")
         return True
 
-    async def catch_up(self, counter: int | None = None) -> bool:
-        """Reload when the database (or a message) says there is another version."""
-        if counter is None:
-            counter = (await self._repository.current_version()).counter
-        if counter == self._version.counter:
+    async def catch_up(
+        self,
+        counter: int | None = None,
+        *,
+        written: Changes | None = None,
+        known: Mapping[str, Converted] | None = None,
+    ) -> bool:
+        """Apply what changed since this snapshot's version (everything, when the
+        change log does not reach back that far). ``counter``: a version heard of
+        (nothing to do when it is not newer); ``written``: what a write of this
+        process changed, applied without reading it back when it is the very next
+        version; ``known``: records the writer already made from the rows it wrote,
+        by id with the row's ``updated_at``."""
+        if counter is not None and counter <= self._version.counter:
             return False
-        return await self.reload()
+        async with self._lock:
+            if written is not None and written.version.counter == self._version.counter + 1:
+                changes = written
+            else:
+                changes = await self._repository.changes_since(self._version.counter)
+            version = changes.version
+            if version.counter == self._version.counter:
+                return False
+            if self._whole or not changes.complete:
+                version, rows = await self._repository.load()
+                state = await asyncio.to_thread(self._everything, version, rows, known or {})
+                self._swap(version, state, "loaded")
+                return True
+            apply = functools.partial(self._changed, version, changes, known or {})
+            if len(changes.rows) + len(changes.removed) > OFF_LOOP_ROWS:
+                state = await asyncio.to_thread(apply, copy=True)
+            else:  # small: in place, with no await in between
+                try:
+                    state = apply(copy=False)
+                except BaseException:
+                    self._whole = True
+                    raise
+            self._swap(version, state, "changed")
+        return True
 
-    def _converted_row(
-        self, row: StoredPromotion, unreadable: dict[str, Unreadable]
-    ) -> tuple[datetime, Promotion | None]:
-        known = self._converted.get(row.id)
-        if known is not None and known[0] == row.updated_at:
+    def _swap(self, version: RulesVersion, state: _State, how: str) -> None:
+        self._rules, self._converted, self._unreadable = (
+            state.rules,
+            state.converted,
+            state.unreadable,
+        )
+        self._version = version
+        self._whole = False
+        UNREADABLE.set(len(state.unreadable))
+        RULES_VERSION.set(version.counter)
+        RULES_RELOADS.labels(how).inc()
+        log.debug("rules %s %s: %d promotions", version, how, len(state.rules))
+
+    def _everything(
+        self,
+        version: RulesVersion,
+        rows: Iterable[StoredPromotion],
+        known: Mapping[str, Converted] | None = None,
+    ) -> _State:
+        """A new state from every stored row (rows unchanged since read are reused)."""
+        converted: dict[str, Converted] = {}
+        unreadable: dict[str, Unreadable] = {}
+        for row in rows:
+            converted[row.id] = self._read(row, known or {}, unreadable)
+        promotions = [p for _, p in converted.values() if p is not None]
+        log.info("rules %s loaded: %d promotions", version, len(promotions))
+        return _State(RuleSet(promotions, version=str(version)), converted, unreadable)
+
+    def _changed(
+        self,
+        version: RulesVersion,
+        changes: Changes,
+        known: Mapping[str, Converted],
+        *,
+        copy: bool,
+    ) -> _State:
+        """The state with the changed rows read and the removed ids dropped; the
+        index changed in place of the old one (or built afresh for a large change)."""
+        converted = dict(self._converted) if copy else self._converted
+        unreadable = dict(self._unreadable) if copy else self._unreadable
+        stored: list[Promotion] = []
+        dropped: list[str] = list(changes.removed)
+        for promotion_id in changes.removed:
+            converted.pop(promotion_id, None)
+            unreadable.pop(promotion_id, None)
+        for row in changes.rows:
+            before = converted.get(row.id)
+            entry = self._read(row, known, unreadable)
+            converted[row.id] = entry
+            if entry is before:
+                continue
+            if entry[1] is None:
+                dropped.append(row.id)
+            else:
+                stored.append(entry[1])
+        if len(stored) + len(dropped) > _REBUILD_SHARE * max(len(self._rules), 1):
+            promotions = [p for _, p in converted.values() if p is not None]
+            rules = RuleSet(promotions, version=str(version))
+        else:
+            rules = self._rules.changed(stored, dropped, version=str(version))
+        return _State(rules, converted, unreadable)
+
+    def _read(
+        self,
+        row: StoredPromotion,
+        known: Mapping[str, Converted],
+        unreadable: dict[str, Unreadable],
+    ) -> Converted:
+        """The row's record: the one read before when the row has not changed since,
+        the caller's when it made it from this row, else converted now. A row that
+        does not read is noted in ``unreadable`` and keeps its last version read."""
+        last = self._converted.get(row.id)
+        if last is not None and last[0] == row.updated_at:
             if row.id in self._unreadable:  # still the same unreadable row
                 unreadable[row.id] = self._unreadable[row.id]
-            return known
+            return last
+        unreadable.pop(row.id, None)
+        made = known.get(row.id)
+        if made is not None and made[0] == row.updated_at:
+            return made
         try:
             return row.updated_at, self._convert(row.body)
         except (ValidationError, ValueError, KeyError) as exc:
             # keep the last version read (if any) under the row's time, so the same
-            # unreadable row is not read again at every reload
-            last = known[1] if known is not None else None
-            unreadable[row.id] = Unreadable(row.id, _summary(exc), serving=last is not None)
+            # unreadable row is not read again at every change
+            kept = last[1] if last is not None else None
+            unreadable[row.id] = Unreadable(row.id, _summary(exc), serving=kept is not None)
             RULES_RELOADS.labels("unreadable_promotion").inc()
             log.error(
                 "stored promotion %r does not read (%s); %s",
                 row.id,
                 _summary(exc),
                 "its last version read keeps pricing"
-                if last is not None
+                if kept is not None
                 else "it is left out until it is fixed",
             )
-            return row.updated_at, last
+            return row.updated_at, kept
 
     def _convert(self, body: Mapping[str, Any]) -> Promotion:
         return PromotionDocument.from_stored(body).to_record(
@@ -210,11 +337,15 @@ class Refresher:
                 log.warning("%s failed", task.get_name(), exc_info=task.exception())
         self._tasks = []
 
-    async def changed(self) -> None:
-        """After a write: reload here, then tell the other instances. Best effort:
-        the write is already committed, and the poll catches whatever this misses."""
+    async def changed(
+        self, written: Changes | None = None, known: Mapping[str, Converted] | None = None
+    ) -> None:
+        """After a write: apply it here (``written``: what it changed; ``known``: the
+        records the writer made, by id with the stored row's ``updated_at``), then
+        tell the other instances. Best effort: the write is already committed, and
+        the poll catches whatever this misses."""
         try:
-            await self._snapshot.reload()
+            await self._snapshot.catch_up(written=written, known=known)
         except Exception:
             log.warning("reload after a change failed; the poll will retry", exc_info=True)
             return

@@ -5,11 +5,18 @@ Auto promotions are indexed by the most selective non-empty list of their scope
 merchants, tags); promotions with none of those apply everywhere. A quote looks
 up only the keys its lines carry, so its cost follows the cart and the
 promotions that can match it, not how many promotions exist.
+
+``RuleSet.changed`` makes the rule set with a few promotions stored or removed
+without building it again: it shares what the change does not touch (the
+lists of untouched index keys), so a rule change costs what it changes plus a
+copy of the id maps, not a new index of every promotion.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 
 from app.rules.model import Bundle, FlashSale, Line, Promotion
 
@@ -35,6 +42,27 @@ def _index_keys(promotion: Promotion) -> list[_Key] | None:
     return None
 
 
+def _filing(promotion: Promotion) -> tuple[bool, list[_Key]]:
+    """Whether the index files it as matching everywhere, and under which keys."""
+    if promotion.is_coupon or promotion.status != "active":
+        return False, []  # coupons come in by code; inactive auto promotions never apply
+    keys = _index_keys(promotion)
+    return keys is None, keys or []
+
+
+_ID = attrgetter("id")
+
+
+def _without(promotions: list[Promotion], promotion_id: str) -> list[Promotion]:
+    return [p for p in promotions if p.id != promotion_id]
+
+
+def _with(promotions: list[Promotion], promotion: Promotion) -> list[Promotion]:
+    """A new list with ``promotion`` in id order (the list is in id order)."""
+    at = bisect_left(promotions, promotion.id, key=_ID)
+    return [*promotions[:at], promotion, *promotions[at:]]
+
+
 def _line_keys(line: Line) -> list[_Key]:
     keys: list[_Key] = [("sku", line.sku)]
     if line.category is not None:
@@ -54,18 +82,57 @@ class RuleSet:
         self.version = version
         self.promotions: tuple[Promotion, ...] = tuple(sorted(promotions, key=lambda p: p.id))
         self._by_id = {p.id: p for p in self.promotions}
-        self._rank = {p.id: i for i, p in enumerate(self.promotions)}
         self._everywhere: list[Promotion] = []
         self._index: dict[_Key, list[Promotion]] = {}
         for promotion in self.promotions:
-            if promotion.is_coupon or promotion.status != "active":
-                continue  # coupons come in by code; inactive auto promotions never apply
-            keys = _index_keys(promotion)
-            if keys is None:
+            everywhere, keys = _filing(promotion)
+            if everywhere:
                 self._everywhere.append(promotion)
+            for key in keys:
+                self._index.setdefault(key, []).append(promotion)
+
+    def changed(self, stored: Iterable[Promotion], removed: Iterable[str], version: str) -> RuleSet:
+        """This rule set with ``stored`` in (replacing those with the same id) and the
+        ``removed`` ids out; equal to ``RuleSet`` built afresh from the result."""
+        incoming = {p.id: p for p in stored}
+        gone = [i for i in dict.fromkeys(removed) if i in self._by_id and i not in incoming]
+        promotions = list(self.promotions)
+        by_id = dict(self._by_id)
+        everywhere = self._everywhere
+        index = dict(self._index)
+        for promotion_id in [*incoming, *gone]:
+            old, new = self._by_id.get(promotion_id), incoming.get(promotion_id)
+            if old is not None:
+                old_everywhere, old_keys = _filing(old)
+                if old_everywhere:
+                    everywhere = _without(everywhere, promotion_id)
+                for key in dict.fromkeys(old_keys):
+                    kept = _without(index[key], promotion_id)
+                    if kept:
+                        index[key] = kept
+                    else:
+                        del index[key]
+            if new is None:
+                del by_id[promotion_id]
+                del promotions[bisect_left(promotions, promotion_id, key=_ID)]
+                continue
+            by_id[promotion_id] = new
+            if old is None:
+                promotions.insert(bisect_left(promotions, promotion_id, key=_ID), new)
             else:
-                for key in keys:
-                    self._index.setdefault(key, []).append(promotion)
+                promotions[bisect_left(promotions, promotion_id, key=_ID)] = new
+            new_everywhere, new_keys = _filing(new)
+            if new_everywhere:
+                everywhere = _with(everywhere, new)
+            for key in new_keys:
+                index[key] = _with(index.get(key, []), new)
+        result = RuleSet.__new__(RuleSet)
+        result.version = version
+        result.promotions = tuple(promotions)
+        result._by_id = by_id
+        result._everywhere = everywhere
+        result._index = index
+        return result
 
     def get(self, promotion_id: str) -> Promotion | None:
         return self._by_id.get(promotion_id)
@@ -81,5 +148,4 @@ class RuleSet:
             for key in _line_keys(line):
                 for promotion in index.get(key, ()):
                     found[promotion.id] = promotion
-        rank = self._rank
-        return sorted(found.values(), key=lambda p: rank[p.id])
+        return [found[promotion_id] for promotion_id in sorted(found)]

@@ -6,6 +6,11 @@
 - ``rules_meta``: a single row (``id = 1``) whose ``version`` goes up by one
   on every change of promotions or codes, with the time of that change.
   ``rules_version`` on a quote is ``<changed_at>Z#<version>``.
+- ``rules_changes``: which promotions each ``rules_meta`` version touched
+  (one row per version and promotion id; every version has at least one), so
+  an instance that is at version N reads only the promotions changed after N.
+  Versions older than ``RULES_CHANGES_KEPT`` behind the newest are pruned; an
+  instance further behind loads everything.
 - ``coupon_codes``: codes, normalised upper-case. ``kind`` is ``shared`` (one
   code, many customers) or ``unique`` (single-use); ``customer_id`` is the
   owner of a claimed unique code; ``reservation_id`` the reservation that
@@ -108,6 +113,13 @@ class RulesMetaRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class RulesChangeRow(Base):
+    __tablename__ = "rules_changes"
+
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    promotion_id: Mapped[str] = mapped_column(String(128), primary_key=True)
 
 
 class CouponCodeRow(Base):

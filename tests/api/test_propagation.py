@@ -71,3 +71,34 @@ async def test_the_poll_catches_what_pub_sub_missed(start: Start, backend: Backe
     await change(first.client)
     await wait_for_counter(second, before + 1, within=2.0)
     assert second.wiring.snapshot.rules.version == first.wiring.snapshot.rules.version
+
+
+async def test_an_import_reaches_the_other_instance_within_2_seconds(
+    start: Start, backend: Backend
+) -> None:
+    first, second = await pair(start, backend, shared_channel=True, poll=60)
+    await asyncio.sleep(0.1)  # let the second subscribe
+    bodies = [
+        promotion(id=f"imp-{n:04d}", benefit={"type": "item_amount_off", "amount": 100},
+                  scope={"skus": [f"SKU-{n}"]})
+        for n in range(500)
+    ]  # fmt: skip
+    response = await first.client.post(
+        "/v1/admin/promotions/import", json={"promotions": bodies}, headers=ADMIN
+    )
+    assert response.status_code == 200, response.text
+    # a deadline to wait for, not a timing: loadtests/bench_rules.py measures that
+    await wait_for_counter(second, first.wiring.snapshot.counter, within=10.0)
+    assert second.wiring.snapshot.rules.version == response.json()["rules_version"]
+    assert len(second.wiring.snapshot.rules) == 500
+
+    # then single changes, applied one by one from the change log
+    await change(first.client)
+    await second.client.delete("/v1/admin/promotions/imp-0007", headers=ADMIN)
+    await wait_for_counter(first, second.wiring.snapshot.counter, within=2.0)
+    await wait_for_counter(second, first.wiring.snapshot.counter, within=2.0)
+    for running in (first, second):
+        ids = [p.id for p in running.wiring.snapshot.rules.promotions]
+        assert len(ids) == 500
+        assert "imp-0007" not in ids
+        assert "d11-300-50" in ids

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.errors import Conflict, NotFound, Unavailable
-from app.promotions.repository import NewCode
+from app.promotions.repository import NewCode, NewPromotion
 from app.storage import db
 from app.storage.sql_promotions import SqlPromotionRepository
 from tests.conftest import Backend
@@ -114,3 +115,57 @@ async def test_a_slow_database_is_unavailable(repo: SqlPromotionRepository) -> N
     slow = SqlPromotionRepository(repo._engine, timeout=0.000_001)
     with pytest.raises(Unavailable, match="did not answer"):
         await slow.list()
+
+
+async def test_changes_since_a_version_name_only_what_changed(
+    repo: SqlPromotionRepository,
+) -> None:
+    for promotion_id in ("p1", "p2", "p3"):
+        await repo.add(id=promotion_id, status="active", trigger="auto", body=BODY)
+    at = (await repo.current_version()).counter
+    await repo.replace(id="p2", status="paused", trigger="auto", body=BODY)
+    await repo.delete("p3")
+    changes = await repo.changes_since(at)
+    assert changes.complete
+    assert changes.version.counter == at + 2
+    assert [(r.id, r.status) for r in changes.rows] == [("p2", "paused")]
+    assert changes.removed == ("p3",)
+    assert (await repo.changes_since(at + 2)).rows == ()
+    assert not (await repo.changes_since(-1)).complete  # never loaded: load everything
+
+
+async def test_changes_since_a_version_the_log_no_longer_reaches_are_incomplete(
+    backend: Backend, repo: SqlPromotionRepository
+) -> None:
+    await repo.add(id="p1", status="active", trigger="auto", body=BODY)
+    await repo.add(id="p2", status="active", trigger="auto", body=BODY)
+    engine = create_async_engine(backend.settings().database_url)
+    try:  # as pruning leaves it: the first version no longer logged
+        async with engine.begin() as conn:
+            if backend.name == "postgres":
+                await conn.execute(
+                    text(f'SET search_path TO "{backend.options["database_schema"]}"')
+                )
+            await conn.execute(text("DELETE FROM rules_changes WHERE version = 1"))
+    finally:
+        await engine.dispose()
+    assert not (await repo.changes_since(0)).complete
+    assert (await repo.changes_since(1)).complete
+
+
+async def test_an_import_is_one_version_and_all_or_nothing(repo: SqlPromotionRepository) -> None:
+    await repo.add(id="p1", status="active", trigger="auto", body=BODY)
+    new = [NewPromotion(id=f"n{i}", status="active", trigger="auto", body=BODY) for i in range(3)]
+    with pytest.raises(Conflict, match="'p1'"):
+        await repo.import_many([*new, NewPromotion("p1", "paused", "auto", BODY)], replace=False)
+    assert [p.id for p in await repo.list()] == ["p1"]
+    imported = await repo.import_many(
+        [*new, NewPromotion("p1", "paused", "auto", BODY)], replace=True
+    )
+    assert (imported.created, imported.updated) == (3, 1)
+    assert imported.version == await repo.current_version()
+    assert [(p.id, p.status) for p in await repo.list()] == [
+        ("n0", "active"), ("n1", "active"), ("n2", "active"), ("p1", "paused"),
+    ]  # fmt: skip
+    changes = await repo.changes_since(imported.version.counter - 1)
+    assert sorted(r.id for r in changes.rows) == ["n0", "n1", "n2", "p1"]

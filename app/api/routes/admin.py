@@ -1,7 +1,8 @@
-"""``/v1/admin/promotions``: create, list, read, replace, delete; codes; stats."""
+"""``/v1/admin/promotions``: create, import, list, read, replace, delete; codes; stats."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
@@ -12,6 +13,8 @@ from app.api.problem_docs import problem, problems
 from app.api.records import (
     code_request,
     codes_response,
+    import_response,
+    imported_documents,
     promotion_body,
     promotion_document,
     stats_response,
@@ -19,6 +22,8 @@ from app.api.records import (
 from app.api.schemas import (
     CodesBody,
     CodesResponse,
+    ImportBody,
+    ImportResponse,
     LookupId,
     PromotionBody,
     PromotionId,
@@ -47,6 +52,22 @@ StoredIdPath = Annotated[PromotionId, Path(alias="promotion_id")]
 )
 async def create(body: PromotionBody, promotions: PromotionsDep) -> PromotionBody:
     return promotion_body(await promotions.create(promotion_document(body)))
+
+
+@router.post(
+    "/import",
+    response_model=ImportResponse,
+    responses=problem(
+        409,
+        "`conflict`: an id appears twice in the request, or (with `create`) a promotion "
+        "has one of the ids already; nothing was stored.",
+    ),
+)
+async def import_all(body: ImportBody, promotions: PromotionsDep) -> ImportResponse:
+    """Store up to 10,000 promotions at once, all or none; an invalid body anywhere
+    is a 422 listing every problem by index."""
+    documents = await asyncio.to_thread(imported_documents, body)
+    return import_response(await promotions.import_all(documents, mode=body.mode))
 
 
 @router.get("", response_model=PromotionList)
