@@ -3,8 +3,9 @@
 ``scripts/build_engine.py`` (``make engine``, run by ``make test``) compiles
 ``app/rules`` with mypyc into ``build/engine/``. Importing ``app`` installs
 ``install()``'s finder, which loads a module of ``app.rules`` from that build
-when the build is *current* — made by this Python, and every compiled module's
-source digest equal to its ``.py`` file today — and otherwise leaves the import
+when the build is *current* — made by this Python, and the digest of every
+``.py`` file of ``app/rules`` (compiled or not: the compiled code was checked
+against ``model.py``'s types) equal to the build's — and otherwise leaves the import
 to the ordinary ``.py`` sources. So an edit to the engine is never shadowed by a
 stale build; it runs interpreted until the next build.
 
@@ -48,13 +49,20 @@ def _manifest() -> dict[str, Any] | None:
     return found
 
 
+def engine_sources() -> dict[str, str]:
+    """Every source file of the engine (``app/rules``), by path, with its digest."""
+    rules = ROOT / "app" / "rules"
+    return {
+        str(path.relative_to(ROOT)): source_digest(path) for path in sorted(rules.rglob("*.py"))
+    }
+
+
 def _current(manifest: dict[str, Any] | None) -> bool:
     if manifest is None or manifest.get("python") != sys.implementation.cache_tag:
         return False
-    for name, entry in manifest["modules"].items():
-        source = ROOT.joinpath(*name.split(".")).with_suffix(".py")
-        if not source.exists() or source_digest(source) != entry["digest"]:
-            return False
+    if manifest.get("sources") != engine_sources():
+        return False
+    for entry in manifest["modules"].values():
         if not (BUILD / entry["extension"]).exists():
             return False
     return all((BUILD / path).exists() for path in manifest["runtime"].values())

@@ -884,7 +884,11 @@ def code_version() -> str:
     for path in sorted((ROOT / "app").rglob("*")):
         if path.is_file() and path.suffix in (".py", ".lua", ".ini", ".mako"):
             digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
-    return f"HEAD {head}, app/ sources sha256 {digest.hexdigest()[:12]}"
+    # the servers import app with the same environment: the same engine build, unless
+    # build/engine changes while they start
+    engine = getattr(sys.modules["app"], "native", None)
+    build = engine.ENGINE if engine is not None else "pure (no app/native.py)"
+    return f"HEAD {head}, app/ sources sha256 {digest.hexdigest()[:12]}, engine {build}"
 
 
 def machine() -> dict[str, Any]:

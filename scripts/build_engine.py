@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.native import BUILD, MANIFEST, is_current, source_digest  # noqa: E402
+from app.native import BUILD, MANIFEST, engine_sources, is_current  # noqa: E402
 
 RULES = ROOT / "app" / "rules"
 INTERPRETED = {"model.py", "__init__.py"}
@@ -45,6 +45,7 @@ def build() -> None:
     from mypyc.build import mypycify  # only the build needs mypy
     from setuptools import Distribution
 
+    digests = engine_sources()  # before compiling: an edit meanwhile makes the build stale
     sources = compiled_sources()
     work = Path(tempfile.mkdtemp(prefix="engine-build-"))
     try:
@@ -78,10 +79,8 @@ def build() -> None:
     manifest = {
         "python": sys.implementation.cache_tag,
         "runtime": runtime,
-        "modules": {
-            name: {"extension": extensions_by_module[name], "digest": source_digest(path)}
-            for name, path in modules.items()
-        },
+        "sources": digests,
+        "modules": {name: {"extension": extensions_by_module[name]} for name in modules},
     }
     MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
