@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check lint format typecheck imports bench services clean
+.PHONY: install engine run test check lint format typecheck imports bench services clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,12 +14,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## engine: compile the pricing engine (app/rules) with mypyc into build/engine; skipped without a
+## C compiler, rebuilt only when its sources changed. The pure-Python engine always works:
+## a missing or stale build is not used (app/native.py); PRICING_ENGINE=pure ignores it.
+engine: $(STAMP)
+	$(BIN)/python scripts/build_engine.py
+
 ## run: install and serve on http://127.0.0.1:8000 (embedded SQLite + in-process Redis unless DATABASE_URL/REDIS_URL are set)
 run: $(STAMP)
 	$(BIN)/python -m app
 
-## test: install, make sure PostgreSQL and Redis are up, run every check (make check), then the whole suite
-test: check
+## test: install, make sure PostgreSQL and Redis are up, run every check (make check), build the
+## compiled engine when a C compiler is there, then the whole suite (against that build)
+test: check engine
 	bash scripts/ensure-services.sh
 	$(BIN)/pytest
 
@@ -50,4 +57,4 @@ services:
 	bash scripts/ensure-services.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache pricing.db
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache pricing.db

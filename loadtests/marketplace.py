@@ -34,6 +34,7 @@ from loadtests.bench_engine import (
     background_promotions,
     cart_lines,
     cart_promotions,
+    typical_lines,
 )
 
 DEFAULT_SIZE = 1_000
@@ -254,31 +255,7 @@ def typical_cart(customer_id: str = "u-1001") -> dict[str, Any]:
     shop's night-time offer.
     """
 
-    def line(n: int, sku: str, qty: int, price: int, category: str, merchant: str) -> dict:
-        return {
-            "line_id": str(n),
-            "sku": sku,
-            "qty": qty,
-            "unit_price": price,
-            "category": category,
-            "brand": f"brand-{merchant}",
-            "merchant": merchant,
-            "tags": [],
-        }
-
-    lines = [
-        line(1, "SKU-TSHIRT-1", 1, 8_900, "apparel", "m-fashion"),
-        line(2, "SKU-SOCKS-1", 2, 1_500, "apparel", "m-fashion"),
-        line(3, "SKU-MUG-1", 2, 3_900, "kitchen", "m-home"),
-        line(4, "SKU-TOWEL-1", 3, 2_900, "bath", "m-home"),
-        line(5, "SKU-LAMP-1", 1, 15_900, "lighting", "m-home"),
-        line(6, "SKU-NOVEL-1", 1, 4_500, "books", "m-books"),
-        line(7, "SKU-NOVEL-2", 1, 3_800, "books", "m-books"),
-        line(8, "SKU-KIBBLE-1", 1, 12_900, "pet-food", "m-pets"),
-        line(9, "SKU-TREATS-1", 3, 1_900, "pet-food", "m-pets"),
-        line(10, "SKU-LEASH-1", 1, 4_900, "pet-supplies", "m-pets"),
-    ]
-    lines[0]["brand"] = lines[1]["brand"] = "brand-cotton"
+    lines = [_line_body(line) for line in typical_lines()]
     return {
         "currency": "CNY",
         "customer": {"id": customer_id, "tier": "silver", "segments": []},

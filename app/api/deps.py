@@ -1,5 +1,8 @@
 """FastAPI dependencies: each route gets the one service it calls, from what the
-lifespan built (``app.wiring.Wiring``), never the whole wiring."""
+lifespan built (``app.wiring.Wiring``), never the whole wiring.
+
+They are ``async def`` although they do not await: FastAPI runs a plain ``def``
+dependency on its thread pool, a thread hand-off on every request."""
 
 from __future__ import annotations
 
@@ -19,23 +22,23 @@ def _wiring(request: Request) -> Wiring:
     return wiring
 
 
-def _quotes(request: Request) -> QuoteService:
+async def _quotes(request: Request) -> QuoteService:
     return _wiring(request).quotes
 
 
-def _reservations(request: Request) -> ReservationService:
+async def _reservations(request: Request) -> ReservationService:
     return _wiring(request).reservations
 
 
-def _flash_sales(request: Request) -> FlashSaleService:
+async def _flash_sales(request: Request) -> FlashSaleService:
     return _wiring(request).flash_sales
 
 
-def _promotions(request: Request) -> PromotionAdmin:
+async def _promotions(request: Request) -> PromotionAdmin:
     return _wiring(request).promotions
 
 
-def _readiness(request: Request) -> Readiness:
+async def _readiness(request: Request) -> Readiness:
     return _wiring(request)
 
 

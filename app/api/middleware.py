@@ -29,6 +29,9 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # the labelled children, by (method, route, status): ``labels()`` takes a lock
+        # and checks its arguments on every call
+        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,6 +55,14 @@ class MetricsMiddleware:
                 if isinstance(route, BaseRoute) and hasattr(route, "path")
                 else "unmatched"
             )
-            method = scope.get("method", "")
-            REQUESTS.labels(method, template, str(status)).inc()
-            LATENCY.labels(method, template).observe(time.perf_counter() - started)
+            key = (scope.get("method", ""), template, str(status))
+            children = self._children.get(key)
+            if children is None:
+                method, _, code = key
+                children = (
+                    REQUESTS.labels(method, template, code),
+                    LATENCY.labels(method, template),
+                )
+                self._children[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)

@@ -40,7 +40,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError, to_json
 
 from app.api import wording
 from app.rules import model
@@ -711,78 +711,97 @@ class QuoteResponse(BaseModel):
 
     @classmethod
     def from_quote(cls, quote: model.Quote) -> Self:
+        """The response as a model (reservations store it, problems embed it)."""
+        return cls.model_validate(cls.content(quote))
+
+    @classmethod
+    def json_of(cls, quote: model.Quote) -> bytes:
+        """The response's JSON, built once: the same bytes as
+        ``from_quote(quote).model_dump_json()``, without building and validating the
+        models (``tests/unit/test_schemas.py`` holds them equal)."""
+        return to_json(cls.content(quote))
+
+    @classmethod
+    def content(cls, quote: model.Quote) -> dict[str, Any]:
+        """The response as plain JSON values, in the models' field order: the one
+        mapping from the engine's ``Quote``."""
         money: Callable[[int], str] = partial(wording.money, currency=quote.currency)
         warnings = [
             text
             for key, text in cls.WARNINGS.items()
             if (key == "degraded" and quote.degraded) or (key == "heuristic" and not quote.optimal)
         ]
-        return cls(
-            currency=quote.currency,
-            subtotal=quote.subtotal,
-            discount_total=quote.discount_total,
-            shipping_fee=quote.shipping_fee,
-            shipping_discount=quote.shipping_discount,
-            total=quote.total,
-            lines=[_line_out(r) for r in quote.lines],
-            applied=[
-                AppliedOut(
-                    promotion_id=a.promotion.id,
-                    name=a.promotion.name,
-                    stage=str(a.stage),
-                    benefit_type=a.promotion.benefit.type,
-                    amount=a.amount,
-                    coupon_code=a.coupon_code,
-                    description=wording.describe(a.promotion, money, a.amount),
-                )
+        return {
+            "currency": quote.currency,
+            "subtotal": quote.subtotal,
+            "discount_total": quote.discount_total,
+            "shipping_fee": quote.shipping_fee,
+            "shipping_discount": quote.shipping_discount,
+            "total": quote.total,
+            "lines": [_line_content(r) for r in quote.lines],
+            "applied": [
+                {
+                    "promotion_id": a.promotion.id,
+                    "name": a.promotion.name,
+                    "stage": str(a.stage),
+                    "benefit_type": a.promotion.benefit.type,
+                    "amount": a.amount,
+                    "coupon_code": a.coupon_code,
+                    "description": wording.describe(a.promotion, money, a.amount),
+                }
                 for a in quote.applied
             ],
-            gifts=[GiftOut(sku=g.sku, qty=g.qty, promotion_id=g.promotion_id) for g in quote.gifts],
-            coupons=[
-                CouponOut(
-                    code=c.code,
-                    status="applied" if c.applied else "rejected",
-                    reason=None if c.reason is None else str(c.reason),
-                    message=wording.coupon_message(c, money),
-                )
+            "gifts": [
+                {"sku": g.sku, "qty": g.qty, "promotion_id": g.promotion_id} for g in quote.gifts
+            ],
+            "coupons": [
+                {
+                    "code": c.code,
+                    "status": "applied" if c.applied else "rejected",
+                    "reason": None if c.reason is None else str(c.reason),
+                    "message": wording.coupon_message(c, money),
+                }
                 for c in quote.coupons
             ],
-            hints=[
-                HintOut(
-                    promotion_id=h.promotion.id,
-                    missing_amount=h.missing_amount,
-                    missing_qty=h.missing_qty,
-                    reward_amount=h.reward_amount,
-                    message=wording.hint_message(h, money),
-                )
+            "hints": [
+                {
+                    "promotion_id": h.promotion.id,
+                    "missing_amount": h.missing_amount,
+                    "missing_qty": h.missing_qty,
+                    "reward_amount": h.reward_amount,
+                    "message": wording.hint_message(h, money),
+                }
                 for h in quote.hints
             ],
-            optimal=quote.optimal,
-            degraded=quote.degraded,
-            warnings=warnings,
-            rules_version=quote.rules_version,
-        )
+            "optimal": quote.optimal,
+            "degraded": quote.degraded,
+            "warnings": warnings,
+            "rules_version": quote.rules_version,
+        }
 
 
-def _line_out(result: model.LineResult) -> LineOut:
-    return LineOut(
-        line_id=result.line.line_id,
-        sku=result.line.sku,
-        qty=result.line.qty,
-        unit_price=result.line.unit_price,
-        list_total=result.list_total,
-        discount=result.discount,
-        final_total=result.final_total,
-        adjustments=[
-            AdjustmentOut(
-                promotion_id=adj.promotion_id,
-                amount=adj.amount,
-                units=adj.units,
-                capped="price_floor" if adj.capped else None,
-            )
+def _line_content(result: model.LineResult) -> dict[str, Any]:
+    line = result.line
+    return {
+        "line_id": line.line_id,
+        "sku": line.sku,
+        "qty": line.qty,
+        "unit_price": line.unit_price,
+        "list_total": result.list_total,
+        "discount": result.discount,
+        "final_total": result.final_total,
+        "adjustments": [
+            {"promotion_id": adj.promotion_id, "amount": adj.amount, "units": adj.units}
+            if not adj.capped
+            else {
+                "promotion_id": adj.promotion_id,
+                "amount": adj.amount,
+                "units": adj.units,
+                "capped": "price_floor",
+            }
             for adj in result.adjustments
         ],
-    )
+    }
 
 
 # ------------------------------------------------------------------ reservations

@@ -2,7 +2,10 @@
 
 No database on this path except resolving the coupon codes the customer
 presented (and, with ``auto_coupons``, reading their wallet), each under the
-repository's timeout. Rules come from the in-memory snapshot; stock and
+repository's timeout. Shared codes are remembered per rules version
+(``SharedCodes``): every write of codes or promotions bumps the version, and a
+shared code has no per-customer state, so a quote that presents only known
+shared codes does not touch the database. Rules come from the in-memory snapshot; stock and
 counters from a ``CounterReader``. The engine's ``price`` is handed in (a
 ``PriceFunction``), so the shell can be tested with a fake one.
 """
@@ -64,6 +67,38 @@ class Quoted:
     codes: Mapping[str, StoredCode]
 
 
+class SharedCodes:
+    """The shared codes resolved since the rules version last changed.
+
+    A shared code (one code for everyone) changes only through the admin API, and
+    each such write (adding codes, deleting or replacing a promotion) bumps the
+    rules version; so what the database said about it holds until the snapshot's
+    version moves, and it is forgotten then. Unique codes (used, owned, held by a
+    reservation) and unknown codes are asked every time.
+    """
+
+    def __init__(self) -> None:
+        self._version: str | None = None
+        self._codes: dict[str, StoredCode] = {}
+
+    def known(self, version: str) -> Mapping[str, StoredCode]:
+        """The shared codes remembered for rules ``version`` (none after a change)."""
+        return self._for(version)
+
+    def remember(self, version: str, found: Mapping[str, StoredCode]) -> None:
+        """Keep the shared ones among codes the repository resolved under ``version``."""
+        codes = self._for(version)
+        for code, stored in found.items():
+            if stored.kind == "shared":
+                codes[code] = stored
+
+    def _for(self, version: str) -> dict[str, StoredCode]:
+        if version != self._version:
+            self._version = version
+            self._codes = {}
+        return self._codes
+
+
 class QuoteService:
     """One per process, made by ``lifespan``."""
 
@@ -79,6 +114,7 @@ class QuoteService:
         self._repository = repository
         self._counters = counters
         self._price = price
+        self._shared_codes = SharedCodes()
         # One thread: pure-Python work does not run in parallel under the GIL, and
         # the interpreter hands the event loop the GIL back every few milliseconds.
         self._engine_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
@@ -102,9 +138,7 @@ class QuoteService:
         replaces the request's time (a reservation holds today's price)."""
         rules = self._rules.rules
         codes = _distinct(query.coupon_codes)
-        known = (
-            await self._repository.resolve_codes([c for c in codes if is_valid(c)]) if codes else {}
-        )
+        known = await self._resolve(rules.version, codes) if codes else {}
         presented = tuple(_presented(code, known.get(code)) for code in codes)
         wallet: tuple[PresentedCoupon, ...] = ()
         stored = dict(known)
@@ -128,6 +162,18 @@ class QuoteService:
             readings=readings,
         )
         return Quoted(quote=await self._run_engine(rules, request), codes=stored)
+
+    async def _resolve(self, version: str, codes: Sequence[str]) -> dict[str, StoredCode]:
+        """The stored codes among ``codes``: shared ones remembered for this rules
+        version, the rest from the repository."""
+        shared = self._shared_codes.known(version)
+        known = {c: shared[c] for c in codes if c in shared}
+        ask = [c for c in codes if c not in known and is_valid(c)]
+        if ask:
+            found = await self._repository.resolve_codes(ask)
+            self._shared_codes.remember(version, found)
+            known.update(found)
+        return known
 
 
 def _distinct(codes: Sequence[str]) -> list[str]:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.promotions.repository import NewCode
-from app.quoting.quote_service import QuoteService
-from app.rules.model import PresentedCoupon
+from app.promotions.repository import NewCode, StoredCode
+from app.quoting.quote_service import QuoteQuery, QuoteService
+from app.rules.model import Line, PresentedCoupon, QuoteRequest
 from app.storage.sql_promotions import SqlPromotionRepository
 from tests.api.bodies import cart, coupon, promotion
 from tests.api.fakes import RecordingPricer, exploding, floor_capped_quote
@@ -346,3 +347,53 @@ async def test_auto_coupons_bring_the_customers_claimed_codes(start: Start) -> N
     body = cart(customer={"id": "u-1"})
     await client.post("/v1/quote", json=body, headers=CHECKOUT)
     assert pricer.last.wallet == ()
+
+
+class CountingCodes:
+    """The repository, recording which codes each ``resolve_codes`` asks for."""
+
+    def __init__(self, repository: Any) -> None:
+        self._repository = repository
+        self.asked: list[list[str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._repository, name)
+
+    async def resolve_codes(self, codes: Sequence[str]) -> dict[str, StoredCode]:
+        self.asked.append(list(codes))
+        return await self._repository.resolve_codes(codes)
+
+
+async def test_shared_codes_are_read_once_per_rules_version(start: Start) -> None:
+    """A shared code is asked of the database once until the rules change; unique
+    and unknown codes every time."""
+    running = await start(price=RecordingPricer())
+    client = running.client
+    await client.post("/v1/admin/promotions", json=coupon("c-s"), headers=ADMIN)
+    await client.post("/v1/admin/promotions/c-s/codes", json={"code": "SHARE"}, headers=ADMIN)
+    await running.wiring.repository.add_codes(
+        "c-s", [NewCode(code="ONLY-U1", kind="unique", customer_id="u-1")]
+    )
+    counting = CountingCodes(running.wiring.repository)
+    pricer = RecordingPricer()
+    service = QuoteService(
+        rules=running.wiring.snapshot,
+        repository=counting,
+        counters=running.wiring.counters,
+        price=pricer,
+    )
+    query = QuoteQuery(
+        request=QuoteRequest(lines=(Line("1", "A", 1, 20_000),), at=datetime.now(UTC)),
+        coupon_codes=("share", "ONLY-U1", "NOPE"),
+    )
+    try:
+        for _ in range(3):
+            await service.quote(query)
+            assert [c.promotion_id for c in pricer.last.coupons] == ["c-s", "c-s", None]
+        rest = ["ONLY-U1", "NOPE"]
+        assert counting.asked == [["SHARE", *rest], rest, rest]
+        await client.post("/v1/admin/promotions", json=coupon("c-other"), headers=ADMIN)
+        await service.quote(query)
+        assert counting.asked[-1] == ["SHARE", "ONLY-U1", "NOPE"]
+    finally:
+        service.close()

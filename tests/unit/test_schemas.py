@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from app.api.records import promotion_body, promotion_document
-from app.api.schemas import PromotionBody, QuoteBody
+from app.api.schemas import PromotionBody, QuoteBody, QuoteResponse
 from app.promotions.document import PromotionDocument
 from app.rules import model
+from app.rules.engine import price
+from app.rules.ruleset import RuleSet
+from tests.unit.strategies import Case, cases
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -154,3 +161,17 @@ def test_quote_body_to_request() -> None:
         lines=(model.Line(line_id="1", sku="A", qty=2, unit_price=5, tags=frozenset({"x"})),),
         at=now,
     )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(with_limits=True, with_eligibility=True, odd_codes=True), st.booleans())
+def test_the_quote_json_is_the_response_model_s(case: Case, degraded: bool) -> None:
+    """``QuoteResponse.json_of`` (the route's one-pass JSON) is what validating the
+    response model and dumping it gives: the same keys, in the same order, the same
+    values (``capped`` only when a floor trimmed)."""
+    quote = price(RuleSet(case.promotions, "schemas#1"), case.request)
+    quote = replace(quote, degraded=degraded)
+    fast = QuoteResponse.json_of(quote)
+    model_json = QuoteResponse.model_validate_json(fast).model_dump_json().encode()
+    assert fast == model_json
+    assert json.loads(fast) == QuoteResponse.from_quote(quote).model_dump(mode="json")

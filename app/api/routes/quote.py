@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from app.api.auth import require
 from app.api.deps import QuotesDep
@@ -21,7 +21,9 @@ router = APIRouter(
 
 
 @router.post("/quote", response_model=QuoteResponse)
-async def post_quote(body: QuoteBody, quotes: QuotesDep) -> QuoteResponse:
+async def post_quote(body: QuoteBody, quotes: QuotesDep) -> Response:
     """Price a cart against the current rules; no side effects."""
     quoted = await quotes.quote(quote_query(body, now=datetime.now(UTC)))
-    return QuoteResponse.from_quote(quoted.quote)
+    # The JSON is built once from the quote; ``response_model`` documents it (a
+    # returned Response is not validated again).
+    return Response(QuoteResponse.json_of(quoted.quote), media_type="application/json")
