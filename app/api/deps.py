@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.coupons.attempts import GuardedQuotes
+from app.coupons.claim_service import ClaimService
 from app.inventory.flash_sale_service import FlashSaleService
 from app.inventory.reservation_service import ReservationService
 from app.promotions.admin_service import PromotionAdmin
-from app.quoting.quote_service import QuoteService
 from app.wiring import Readiness, Wiring
 
 
@@ -19,8 +20,13 @@ def _wiring(request: Request) -> Wiring:
     return wiring
 
 
-def _quotes(request: Request) -> QuoteService:
-    return _wiring(request).quotes
+def _quotes(request: Request) -> GuardedQuotes:
+    wiring = _wiring(request)
+    return wiring.attempts.guarding(wiring.quotes)
+
+
+def _claims(request: Request) -> ClaimService:
+    return _wiring(request).claims
 
 
 def _reservations(request: Request) -> ReservationService:
@@ -39,7 +45,8 @@ def _readiness(request: Request) -> Readiness:
     return _wiring(request)
 
 
-QuotesDep = Annotated[QuoteService, Depends(_quotes)]
+QuotesDep = Annotated[GuardedQuotes, Depends(_quotes)]
+ClaimsDep = Annotated[ClaimService, Depends(_claims)]
 ReservationsDep = Annotated[ReservationService, Depends(_reservations)]
 FlashSalesDep = Annotated[FlashSaleService, Depends(_flash_sales)]
 PromotionsDep = Annotated[PromotionAdmin, Depends(_promotions)]
