@@ -213,9 +213,7 @@ def wallet_coupons(seed: int) -> list[dict[str, Any]]:
                 {"type": "percent_off", "percent": rng.choice([5, 10, 15])},
                 {
                     "type": "threshold",
-                    "tiers": [
-                        {"min_amount": rng.randrange(5000, 30000, 1000), "amount_off": 2000}
-                    ],
+                    "tiers": [{"min_amount": rng.randrange(5000, 30000, 1000), "amount_off": 2000}],
                 },
             ]
         )
@@ -316,9 +314,7 @@ async def test_claims_on_the_cluster(cluster_client: RedisCluster) -> None:
         return customer, answer
 
     for promotion_id in promotion_ids:
-        results = await asyncio.gather(
-            *(one(promotion_id, n, c) for n, c in enumerate(customers))
-        )
+        results = await asyncio.gather(*(one(promotion_id, n, c) for n, c in enumerate(customers)))
         winners = [c for c, a in results if a.code is ClaimCode.OK]
         assert len(winners) == LIMIT
         assert max(Counter(winners).values()) == 1
