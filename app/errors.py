@@ -18,11 +18,15 @@ framework's own errors) into ``application/problem+json``.
     │                            limit or budget ran out (+ "quote")
     ├── ReservationExpired       confirming an expired or        409 reservation_expired
     │                            cancelled reservation
+    ├── NotEligible              a claim the promotion's         409 not_eligible
+    │                            conditions or window exclude
     ├── InvalidInput             a request that passed the       422 validation_error
     │                            schema but is still wrong
     │                            (``errors`` lists each problem)
     ├── Unauthorized             no or unknown API key           401 unauthorized
     ├── Forbidden                the key's role may not do it    403 forbidden
+    ├── RateLimited              too many failed code attempts   429 rate_limited
+    │                            (customer or API key)              + Retry-After
     └── Unavailable              a dependency (database, Redis)  503 unavailable
                                  did not answer in time;            + Retry-After
                                  ``retry_after`` seconds
@@ -122,6 +126,22 @@ class Unavailable(PricingError):
     status = 503
     code = "unavailable"
     title = "Service unavailable"
+
+    def __init__(self, detail: str = "", *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class NotEligible(PricingError):
+    status = 409
+    code = "not_eligible"
+    title = "Not eligible"
+
+
+class RateLimited(PricingError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many failed attempts"
 
     def __init__(self, detail: str = "", *, retry_after: int = 1) -> None:
         super().__init__(detail)

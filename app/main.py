@@ -16,9 +16,10 @@ from redis.asyncio import Redis
 from app.api.docs import install_docs
 from app.api.middleware import MetricsMiddleware
 from app.api.openapi import install_openapi
+from app.api.problem_docs import problems
 from app.api.problems import install_error_handlers
 from app.api.records import order_document
-from app.api.routes import admin, flash_sales, ops, quote, reservations
+from app.api.routes import admin, coupons, flash_sales, ops, quote, reservations
 from app.quoting.quote_service import PriceFunction
 from app.rules.engine import price as engine_price
 from app.settings import Settings, get_settings
@@ -56,8 +57,10 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
-    app.include_router(quote.router)
+    # the quote's codes count as attempts (app.coupons.attempts): it may answer 429
+    app.include_router(quote.router, responses=problems(429))
     app.include_router(reservations.router)
+    app.include_router(coupons.router)
     app.include_router(flash_sales.router)
     app.include_router(admin.router)
     app.include_router(ops.router)

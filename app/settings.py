@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # how long past its expiry a reservation still pending, or a take in Redis with no
     # open reservation, is left alone (its process may still be finishing it)
     sweep_grace_seconds: float = Field(default=30.0, ge=0)
+    # failed coupon codes (unknown, another customer's) allowed per window, per customer
+    # and per API key; past them 429 rate_limited until the window ends
+    code_attempts_per_customer: int = Field(default=20, ge=1)
+    code_attempts_per_key: int = Field(default=2000, ge=1)
+    code_attempts_window_seconds: float = Field(default=60.0, gt=0)
     rules_poll_seconds: float = Field(default=1.0, gt=0)
     default_timezone: str = "Asia/Shanghai"
 

@@ -2,7 +2,8 @@
 refresher, the inventory (flash-sale stock, usage counts, budgets), and the
 services the routes call — each an object built here, once per process:
 ``QuoteService``, ``ReservationService``, ``FlashSaleService``,
-``PromotionAdmin`` — and the sweeper.
+``PromotionAdmin``, ``ClaimService`` (领券, wallets), ``CodeAttempts`` (failed
+codes limited) — and the sweeper.
 
 The embedded default and production differ only in what ``Wiring.start``
 connects to (SQLite file + in-process fakeredis, or PostgreSQL + Redis).
@@ -23,6 +24,10 @@ from typing import Protocol
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.coupons.attempts import AttemptLimits, CodeAttempts
+from app.coupons.claim_service import ClaimService
+from app.coupons.redis_attempts import RedisAttempts
+from app.coupons.redis_claims import RedisClaims
 from app.errors import Unavailable
 from app.inventory.counter_reader import CounterReader, InventoryCounterReader
 from app.inventory.flash_sale_service import FlashSaleService
@@ -39,6 +44,7 @@ from app.rules.engine import price as engine_price
 from app.settings import Settings
 from app.storage import db, redis_client
 from app.storage.redis_client import make_redis
+from app.storage.sql_claims import SqlClaimRepository
 from app.storage.sql_ledger import SqlReservationRepository
 from app.storage.sql_promotions import SqlPromotionRepository
 
@@ -63,6 +69,8 @@ class Wiring:
     promotions: PromotionAdmin
     sweeper: Sweeper
     record_quote: RecordQuote
+    claims: ClaimService
+    attempts: CodeAttempts
     api_keys: dict[str, str] = field(default_factory=dict)
     owns_redis: bool = True
 
@@ -159,6 +167,23 @@ class Wiring:
             ),
             sweeper=sweeper,
             record_quote=record_quote,
+            claims=ClaimService(
+                rules=snapshot,
+                counters=RedisClaims(
+                    client, prefix=settings.redis_prefix, timeout=settings.redis_timeout_seconds
+                ),
+                ledger=SqlClaimRepository(engine, timeout=settings.db_timeout_seconds),
+            ),
+            attempts=CodeAttempts(
+                RedisAttempts(
+                    client, prefix=settings.redis_prefix, timeout=settings.redis_timeout_seconds
+                ),
+                AttemptLimits(
+                    per_customer=settings.code_attempts_per_customer,
+                    per_key=settings.code_attempts_per_key,
+                    window_seconds=settings.code_attempts_window_seconds,
+                ),
+            ),
             api_keys=settings.api_keys,
             owns_redis=redis is None,
         )

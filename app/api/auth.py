@@ -2,7 +2,9 @@
 
 Keys and roles come from ``PRICING_API_KEYS`` (``checkout:KEY1,admin:KEY2``).
 ``checkout`` may quote, reserve and read flash sales (and later claim); ``admin``
-may do everything. No or unknown key: 401; a key whose role may not: 403.
+may do everything. No or unknown key: 401; a key whose role may not: 403. An
+admitted key's id (``key_id``) is the ``caller`` that failed code attempts
+are counted against (``app.coupons.attempts``).
 Routers opt in with ``dependencies=[require("admin")]``; ``/healthz``,
 ``/readyz``, ``/metrics``, ``/docs`` and ``/openapi.json`` have no such
 dependency. With no keys configured every call is allowed (local use;
@@ -11,12 +13,14 @@ dependency. With no keys configured every call is allowed (local use;
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.coupons.attempts import caller
 from app.errors import Forbidden, Unauthorized
 from app.wiring import Wiring
 
@@ -30,6 +34,12 @@ def role_of(keys: dict[str, str], presented: str) -> str | None:
         if hmac.compare_digest(key.encode(), presented.encode()):
             found = role
     return found
+
+
+def key_id(role: str, key: str) -> str:
+    """Who called, for counting failed code attempts per key: the role and a
+    digest of the key (the key itself is never stored)."""
+    return f"{role}:{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def require(role: str) -> Any:
@@ -49,5 +59,6 @@ def require(role: str) -> Any:
             raise Unauthorized("unknown API key")
         if found != role and found != "admin":
             raise Forbidden(f"a {found} key may not do this; it needs the {role} role")
+        caller.set(key_id(found, credentials.credentials))
 
     return Depends(check)

@@ -10,10 +10,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.coupons.attempts import GuardedQuotes
+from app.coupons.claim_service import ClaimService
 from app.inventory.flash_sale_service import FlashSaleService
 from app.inventory.reservation_service import ReservationService
 from app.promotions.admin_service import PromotionAdmin
-from app.quoting.quote_service import QuoteService
 from app.wiring import Readiness, Wiring
 
 
@@ -22,8 +23,13 @@ def _wiring(request: Request) -> Wiring:
     return wiring
 
 
-async def _quotes(request: Request) -> QuoteService:
-    return _wiring(request).quotes
+async def _quotes(request: Request) -> GuardedQuotes:
+    wiring = _wiring(request)
+    return wiring.attempts.guarding(wiring.quotes)
+
+
+async def _claims(request: Request) -> ClaimService:
+    return _wiring(request).claims
 
 
 async def _reservations(request: Request) -> ReservationService:
@@ -42,7 +48,8 @@ async def _readiness(request: Request) -> Readiness:
     return _wiring(request)
 
 
-QuotesDep = Annotated[QuoteService, Depends(_quotes)]
+QuotesDep = Annotated[GuardedQuotes, Depends(_quotes)]
+ClaimsDep = Annotated[ClaimService, Depends(_claims)]
 ReservationsDep = Annotated[ReservationService, Depends(_reservations)]
 FlashSalesDep = Annotated[FlashSaleService, Depends(_flash_sales)]
 PromotionsDep = Annotated[PromotionAdmin, Depends(_promotions)]

@@ -218,6 +218,35 @@ GLOSSARY: dict[str, tuple[str, Any]] = {
     "available": ("Units left to reserve.", 37),
     "reserved": ("Units held by open reservations.", 3),
     "sold": ("Units in confirmed orders.", 60),
+    # ----------------------------------------------------------------- coupons
+    "ClaimBody.customer": (
+        "The quote's customer object, for coupons whose conditions restrict who may claim "
+        "(tiers, segments, `new_customer`, `phone_verified`); its `id`, if given, must be "
+        "`customer_id`.",
+        None,
+    ),
+    "claim_id": (
+        "The caller's id of this claim: the same id again gives the same code (200); "
+        "absent: every call is a new claim.",
+        "claim-u42-d11",
+    ),
+    "ClaimResponse.code": ("The code claimed, upper-case.", "K7M2QX9PTR4W"),
+    "WalletCouponOut.code": ("The code, upper-case.", "K7M2QX9PTR4W"),
+    "ClaimResponse.expires_at": (
+        "When the code stops working: the promotion's `ends_at`; null: never.",
+        "2026-11-12T00:00:00+08:00",
+    ),
+    "WalletResponse.coupons": ("The customer's codes, oldest first.", None),
+    "WalletCouponOut.status": (
+        "`available`, `reserved` (held by an open reservation), `used` (in a confirmed "
+        "order) or `expired` (its promotion ended).",
+        "available",
+    ),
+    "claimed_at": ("When it was claimed; null for a code given by an admin.", None),
+    "WalletCouponOut.expires_at": (
+        "When the code stops working: its promotion's `ends_at`; null: never.",
+        "2026-11-12T00:00:00+08:00",
+    ),
     # ------------------------------------------------------------------ admin
     "PromotionList.items": ("The promotions, by id.", None),
     "ImportBody.promotions": (

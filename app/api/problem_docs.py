@@ -80,6 +80,12 @@ _HEADERS: dict[int, dict[str, Any]] = {
             "schema": {"type": "string", "examples": ["Bearer"]},
         }
     },
+    429: {
+        "Retry-After": {
+            "description": "Seconds until the window of failed attempts ends.",
+            "schema": {"type": "integer", "examples": [60]},
+        }
+    },
     503: {
         "Retry-After": {
             "description": "Seconds to wait before trying again.",
@@ -96,6 +102,11 @@ _STANDARD: dict[int, tuple[str, type[ProblemOut]]] = {
     422: (
         "`validation_error`: the request is invalid; `errors` lists every problem.",
         ValidationProblemOut,
+    ),
+    429: (
+        "`rate_limited`: too many failed coupon codes (unknown, or another customer's) from "
+        "this customer or API key; `Retry-After` says when to try again.",
+        ProblemOut,
     ),
     503: (
         "`unavailable`: the database or Redis did not answer in time; nothing was changed. "

@@ -26,6 +26,7 @@ from app.errors import (
     NotFound,
     PricingError,
     Problem,
+    RateLimited,
     Unauthorized,
     Unavailable,
 )
@@ -97,7 +98,7 @@ async def _pricing_error(_request: Request, exc: Exception) -> JSONResponse:
     errors: Sequence[Problem] | None = None
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable | RateLimited):
         headers["Retry-After"] = str(max(1, exc.retry_after))
     if isinstance(exc, InvalidInput):
         errors = exc.problems

@@ -7,12 +7,16 @@ mapping here changes with it and the stored documents do not.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from app.api.schemas import (
+    ClaimBody,
+    ClaimResponse,
     CodesBody,
     CodesResponse,
     FlashSaleItem,
@@ -25,7 +29,11 @@ from app.api.schemas import (
     ReservationBody,
     ReservationResponse,
     StatsResponse,
+    WalletCouponOut,
+    WalletResponse,
+    WalletStatus,
 )
+from app.coupons.claim_service import Claimed, ClaimRequest, WalletCoupon
 from app.errors import InvalidInput, Problem
 from app.inventory.flash_sale_service import FlashSaleStock
 from app.inventory.ledger import StoredReservation
@@ -154,5 +162,37 @@ def flash_sale_response(stock: FlashSaleStock) -> FlashSaleResponse:
                 per_customer_limit=i.per_customer_limit,
             )
             for i in stock.items
+        ],
+    )
+
+
+def claim_request(body: ClaimBody) -> ClaimRequest:
+    return ClaimRequest(
+        promotion_id=body.promotion_id, customer=body.to_customer(), claim_id=body.claim_id
+    )
+
+
+def claim_response(claimed: Claimed) -> ClaimResponse:
+    return ClaimResponse(
+        code=claimed.code,
+        promotion_id=claimed.promotion_id,
+        customer_id=claimed.customer_id,
+        expires_at=claimed.expires_at,
+        claim_id=claimed.claim_id,
+    )
+
+
+def wallet_response(customer_id: str, coupons: Sequence[WalletCoupon]) -> WalletResponse:
+    return WalletResponse(
+        customer_id=customer_id,
+        coupons=[
+            WalletCouponOut(
+                code=c.code,
+                promotion_id=c.promotion_id,
+                status=cast(WalletStatus, c.status),
+                claimed_at=c.claimed_at,
+                expires_at=c.expires_at,
+            )
+            for c in coupons
         ],
     )

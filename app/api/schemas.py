@@ -851,3 +851,65 @@ class FlashSaleItem(BaseModel):
 class FlashSaleResponse(BaseModel):
     promotion_id: str
     items: list[FlashSaleItem]
+
+
+# ------------------------------------------------------------------------ coupons
+
+
+class ClaimBody(Checked):
+    """``POST /v1/coupons/claim`` (领券): who claims which coupon; ``customer`` for
+    promotions whose conditions restrict who may claim; ``claim_id`` to make a
+    repeat of the same claim give the same code."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    customer_id: Key
+    promotion_id: LookupId
+    customer: CustomerBody | None = None
+    claim_id: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"), Storable]
+        | None
+    ) = None
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> Found:
+        customer = raw.get("customer")
+        given = customer.get("id") if isinstance(customer, Mapping) else None
+        if isinstance(given, str) and given != raw.get("customer_id"):
+            return [(("customer", "id"), "customer.id differs from customer_id")]
+        return []
+
+    def to_customer(self) -> model.Customer:
+        customer = (self.customer or CustomerBody()).to_model()
+        return model.Customer(
+            id=self.customer_id,
+            tier=customer.tier,
+            segments=customer.segments,
+            new_customer=customer.new_customer,
+            first_order=customer.first_order,
+            phone_verified=customer.phone_verified,
+        )
+
+
+class ClaimResponse(BaseModel):
+    code: str
+    promotion_id: str
+    customer_id: str
+    expires_at: datetime | None
+    claim_id: str
+
+
+WalletStatus = Literal["available", "reserved", "used", "expired"]
+
+
+class WalletCouponOut(BaseModel):
+    code: str
+    promotion_id: str
+    status: WalletStatus
+    claimed_at: datetime | None
+    expires_at: datetime | None
+
+
+class WalletResponse(BaseModel):
+    customer_id: str
+    coupons: list[WalletCouponOut]

@@ -2,7 +2,8 @@
 
 ``REDIS_URL``, ``DATABASE_URL``, ``DATABASE_SCHEMA`` and ``REDIS_PREFIX`` as
 for the service. ``rebuild`` rebuilds the Redis counters of every promotion
-with counters (or those named) from the ledger; ``reconcile`` prints every
+with counters (or those named) from the ledger, and the claim counters (领券)
+of every coupon promotion from its stored claims; ``reconcile`` prints every
 difference between Redis and the ledger and exits 1 when there is any, 0 when
 they agree.
 """
@@ -16,6 +17,8 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from app.coupons.claim_service import ClaimService
+from app.coupons.redis_claims import RedisClaims
 from app.inventory.recovery import Recovery
 from app.inventory.redis_stock import RedisStock
 from app.inventory.stock import needs_counters
@@ -23,6 +26,7 @@ from app.promotions.snapshot import Snapshot
 from app.settings import get_settings
 from app.storage import db
 from app.storage.redis_client import make_redis
+from app.storage.sql_claims import SqlClaimRepository
 from app.storage.sql_ledger import SqlReservationRepository
 from app.storage.sql_promotions import SqlPromotionRepository
 
@@ -51,7 +55,10 @@ async def _run(command: str, only: Sequence[str]) -> int:
         promotions = [
             p for p in snapshot.rules.promotions if needs_counters(p) and (not only or p.id in only)
         ]
-        missing = sorted(set(only) - {p.id for p in promotions})
+        coupons = [
+            p for p in snapshot.rules.promotions if p.is_coupon and (not only or p.id in only)
+        ]
+        missing = sorted(set(only) - {p.id for p in promotions} - {p.id for p in coupons})
         for promotion_id in missing:
             _say(f"{promotion_id}: no such promotion with counters", error=True)
         stock = RedisStock(
@@ -59,7 +66,16 @@ async def _run(command: str, only: Sequence[str]) -> int:
         )
         ledger = SqlReservationRepository(engine, timeout=settings.db_timeout_seconds)
         recovery = Recovery(stock, ledger)
+        claims = ClaimService(
+            rules=snapshot,
+            counters=RedisClaims(
+                redis, prefix=settings.redis_prefix, timeout=settings.redis_timeout_seconds
+            ),
+            ledger=SqlClaimRepository(engine, timeout=settings.db_timeout_seconds),
+        )
         if command == "rebuild":
+            for promotion in coupons:
+                _say(f"{promotion.id}: claims rebuilt: {await claims.rebuild(promotion)}")
             for promotion in promotions:
                 changes = await recovery.rebuild(promotion, now=datetime.now(UTC))
                 skus = ", ".join(
@@ -68,10 +84,14 @@ async def _run(command: str, only: Sequence[str]) -> int:
                 )
                 _say(f"{promotion.id}: rebuilt{': ' + skus if skus else ''}")
             return 1 if missing else 0
-        found = [d for promotion in promotions for d in await recovery.reconcile(promotion)]
+        found: list[object] = [
+            d for promotion in promotions for d in await recovery.reconcile(promotion)
+        ]
+        found += [d for promotion in coupons for d in await claims.reconcile(promotion)]
         for difference in found:
             _say(str(difference))
-        _say(f"{len(promotions)} promotions checked, {len(found)} differences")
+        checked = len({p.id for p in promotions} | {p.id for p in coupons})
+        _say(f"{checked} promotions checked, {len(found)} differences")
         return 1 if found or missing else 0
     finally:
         await redis.aclose()

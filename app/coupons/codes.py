@@ -2,7 +2,7 @@
 
 Codes are case-insensitive: stored and compared upper-case, surrounding
 spaces dropped. A generated code is ``prefix`` + 12 characters drawn with
-``secrets`` from 32 unambiguous symbols (no 0/O, 1/I): 60 bits, so guessing a
+``secrets`` (5 random bits each) from 32 unambiguous symbols (no 0/O, 1/I): 60 bits, so guessing a
 live code is hopeless even with millions issued.
 """
 
@@ -31,5 +31,12 @@ def generate(prefix: str, count: int) -> list[str]:
     prefix = normalize(prefix)
     made: dict[str, None] = {}
     while len(made) < count:
-        made[prefix + "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))] = None
+        # 32 symbols: the low 5 bits of a random byte pick one uniformly (256 = 8 x 32)
+        symbols = secrets.token_bytes(RANDOM_LENGTH * (count - len(made)))
+        text = symbols.translate(_SYMBOL_OF_BYTE).decode("ascii")
+        for i in range(0, len(text), RANDOM_LENGTH):
+            made[prefix + text[i : i + RANDOM_LENGTH]] = None
     return list(made)
+
+
+_SYMBOL_OF_BYTE = bytes(ord(ALPHABET[b % 32]) for b in range(256))

@@ -14,6 +14,10 @@ several slots: it runs one script per promotion (see ``redis_stock``).
     <prefix>{p:<id>}:res:<reservation>   hash  what that reservation took in this slot and its
                                                state (taken / confirmed / released): the
                                                idempotency record of (reservation, slot)
+    <prefix>{p:<id>}:claims              hash  loaded_at: the claim counters (领券) exist here
+    <prefix>{p:<id>}:claimers            hash  customer id -> codes claimed
+    <prefix>{p:<id>}:claim_ids           hash  claim id -> "<code> <customer id>": every claim,
+                                               the idempotency record (its length is the count)
 
 ``loaded_at`` in the promotion hash marks a promotion whose counters exist in
 this Redis; the scripts refuse to take from a promotion without it, so an
@@ -59,6 +63,18 @@ class PromotionKeys:
     @property
     def open(self) -> str:
         return f"{self.tag}:open"
+
+    @property
+    def claims(self) -> str:
+        return f"{self.tag}:claims"
+
+    @property
+    def claimers(self) -> str:
+        return f"{self.tag}:claimers"
+
+    @property
+    def claim_ids(self) -> str:
+        return f"{self.tag}:claim_ids"
 
     def stock(self, sku: str) -> str:
         return f"{self.tag}:stock:{sku}"

@@ -118,6 +118,9 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+UNAVAILABLE = _UNAVAILABLE  # the same list for the other Redis adapters (app.coupons)
+
+
 def lua_source(name: str) -> str:
     """The text of ``app/inventory/lua/<name>.lua``."""
     return resources.files("app.inventory.lua").joinpath(f"{name}.lua").read_text("utf-8")

@@ -16,6 +16,15 @@
   owner of a claimed unique code; ``reservation_id`` the reservation that
   holds (``reserved``) or used (``used``) a unique code.
 
+Claims (领券; docs/coupons.md):
+
+- ``coupon_claims``: one row per claim: its ``claim_id`` (the idempotency
+  key), the promotion, the customer and the code given (a ``coupon_codes``
+  row of kind ``unique`` with that ``customer_id``, written together).
+- ``coupon_claim_counts``: per promotion, the claims in all (``customer_id``
+  ``''``) and per customer; each claim raises both in its transaction, only
+  while below the promotion's limits: the database's own word on them.
+
 The reservations and the ledger (docs/reservations.md):
 
 - ``reservations``: one row per reservation, ``order_id`` (the caller's
@@ -134,6 +143,31 @@ class CouponCodeRow(Base):
     status: Mapped[str] = mapped_column(String(16))  # available | reserved | used
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     reservation_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+
+
+class CouponClaimRow(Base):
+    __tablename__ = "coupon_claims"
+    __table_args__ = (
+        Index("ix_coupon_claims_promotion_id_claimed_at", "promotion_id", "claimed_at"),
+    )
+
+    claim_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    promotion_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("promotions.id", ondelete="CASCADE")
+    )
+    customer_id: Mapped[str] = mapped_column(String(128), index=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CouponClaimCountRow(Base):
+    __tablename__ = "coupon_claim_counts"
+
+    promotion_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("promotions.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # '': every claim
+    claimed: Mapped[int] = mapped_column(BigInteger)
 
 
 class ReservationRow(Base):

@@ -77,6 +77,14 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
     "QuoteBody": [_QUOTE],
     "ReservationBody": [{**_QUOTE, "order_id": "o-1"}],
     "CodesBody": [{"code": "SAVE10"}, {"count": 1, "prefix": "D11-"}],
+    "ClaimBody": [
+        {
+            "customer_id": "u-1",
+            "promotion_id": "p-1",
+            "claim_id": "claim-1",
+            "customer": _QUOTE["customer"],
+        }
+    ],
 }
 
 _SCHEMA: Any = object()  # walk the schema alone, not an instance of it

@@ -355,3 +355,43 @@ async def test_ensure_rebuilds_only_what_lost_its_marker(stock: RedisStock) -> N
     await stock.redis.delete(stock.keys.promotion("p").promotion)
     assert await recovery.keep([PROMOTION], now=T0) == 1
     assert (await stock.read("p"))["A"].sold == 4
+
+
+async def test_claim_counters_rebuilt_and_reconciled_by_command(
+    start_postgres: Start, postgres_backend: Backend, own_redis: str
+) -> None:
+    running = await start_postgres(redis_url=own_redis, sweep_interval_seconds=60)
+    client = running.client
+    body = {
+        "id": "rec-claims",
+        "trigger": "coupon",
+        "benefit": {"type": "amount_off", "amount": 100},
+        "limits": {"max_claims": 3, "max_claims_per_customer": 1},
+    }
+    assert (await client.post("/v1/admin/promotions", json=body, headers=ADMIN)).status_code == 201
+    for customer in ("u-1", "u-2"):
+        claim = {"customer_id": customer, "promotion_id": "rec-claims"}
+        response = await client.post("/v1/coupons/claim", json=claim, headers=CHECKOUT)
+        assert response.status_code == 201, response.text
+    assert await recover(postgres_backend, own_redis, "reconcile") == (
+        0,
+        "1 promotions checked, 0 differences\n",
+    )
+    await flushall(own_redis)
+    code, out = await recover(postgres_backend, own_redis, "reconcile")
+    assert (code, out) == (1, "rec-claims claims not_loaded\n1 promotions checked, 1 differences\n")
+    code, out = await recover(postgres_backend, own_redis, "rebuild")
+    assert (code, out) == (0, "rec-claims: claims rebuilt: 2\n")
+    assert await recover(postgres_backend, own_redis, "reconcile") == (
+        0,
+        "1 promotions checked, 0 differences\n",
+    )
+    # the rebuilt counts hold: one more claim, then the limit
+    again = {"customer_id": "u-1", "promotion_id": "rec-claims"}
+    assert (await client.post("/v1/coupons/claim", json=again, headers=CHECKOUT)).status_code == 409
+    third = {"customer_id": "u-3", "promotion_id": "rec-claims"}
+    assert (await client.post("/v1/coupons/claim", json=third, headers=CHECKOUT)).status_code == 201
+    fourth = {"customer_id": "u-4", "promotion_id": "rec-claims"}
+    assert (
+        await client.post("/v1/coupons/claim", json=fourth, headers=CHECKOUT)
+    ).status_code == 409

@@ -1,0 +1,1 @@
+"""The coupons' Lua scripts, one file each (a package so they ship as package data)."""

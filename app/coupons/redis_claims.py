@@ -1,0 +1,170 @@
+"""``ClaimCounters`` on Redis: the claim decided by one Lua script per claim.
+
+The keys (``app.inventory.keys``: ``claims``, ``claimers``, ``claim_ids``) sit
+in the promotion's hash tag ``{p:<id>}``, so a claim is one script in one slot
+on a single Redis and on a Redis Cluster alike. The scripts live in
+``app/coupons/lua/*.lua`` (KEYS, ARGV and returns at the top of each),
+registered once per client (EVALSHA, loaded again on ``NOSCRIPT``). Every call
+runs under ``asyncio.timeout``; a missed deadline or a lost connection becomes
+``app.errors.Unavailable``. redis-py may send a script twice (it retries after
+a connection error): ``claim.lua`` looks up the claim id before anything else,
+so the second run answers ``replay`` with the same code and writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+from redis.commands.core import AsyncScript
+
+from app.coupons.claims import ClaimCode, ClaimCounts, ClaimLimits, CounterAnswer, StoredClaim
+from app.errors import Unavailable
+from app.inventory.keys import DEFAULT_PREFIX, KeySpace
+from app.inventory.redis_stock import UNAVAILABLE, RedisClient
+
+SCRIPTS = ("claim", "unclaim", "claims_rebuild")
+REBUILD_CHUNK = 5_000  # claims per rebuild call: a few hundred kB of arguments
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def lua_source(name: str) -> str:
+    """The text of ``app/coupons/lua/<name>.lua``."""
+    return resources.files("app.coupons.lua").joinpath(f"{name}.lua").read_text("utf-8")
+
+
+class RedisClaims:
+    """``ClaimCounters`` on Redis (single, cluster, or the embedded fakeredis)."""
+
+    def __init__(
+        self, redis: RedisClient, *, prefix: str = DEFAULT_PREFIX, timeout: float = 1.0
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self._redis = redis
+        self._keys = KeySpace(prefix)
+        self._timeout = timeout
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(lua_source(name)) for name in SCRIPTS
+        }
+
+    @property
+    def keys(self) -> KeySpace:
+        return self._keys
+
+    async def _guard(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await call()
+        except UNAVAILABLE as exc:
+            raise Unavailable(f"redis did not answer ({what}): {exc!r}") from exc
+
+    async def _script(self, name: str, keys: Sequence[str], args: Sequence[str]) -> Any:
+        script = self._scripts[name]
+        return await self._guard(name, lambda: script(keys=keys, args=args))
+
+    async def claim(
+        self,
+        promotion_id: str,
+        *,
+        claim_id: str,
+        customer_id: str,
+        code: str,
+        limits: ClaimLimits,
+        now: datetime,
+    ) -> CounterAnswer:
+        keys = self._keys.promotion(promotion_id)
+        reply = await self._script(
+            "claim",
+            [keys.claims, keys.claimers, keys.claim_ids],
+            [
+                claim_id,
+                customer_id,
+                code,
+                str(_ms(now)),
+                _opt(None if limits.starts_at is None else _ms(limits.starts_at)),
+                _opt(None if limits.ends_at is None else _ms(limits.ends_at)),
+                _opt(limits.max_claims),
+                _opt(limits.max_claims_per_customer),
+            ],
+        )
+        answer, detail, value = (_text(part) for part in reply)
+        return CounterAnswer(ClaimCode(answer), detail, value)
+
+    async def unclaim(self, promotion_id: str, claim_id: str) -> bool:
+        keys = self._keys.promotion(promotion_id)
+        reply = await self._script("unclaim", [keys.claimers, keys.claim_ids], [claim_id])
+        return _text(reply[0]) == "OK"
+
+    async def rebuild(
+        self, promotion_id: str, claims: Sequence[StoredClaim], *, now: datetime
+    ) -> bool:
+        keys = self._keys.promotion(promotion_id)
+        chunks = [claims[i : i + REBUILD_CHUNK] for i in range(0, len(claims), REBUILD_CHUNK)]
+        chunks = chunks or [[]]
+        for index, chunk in enumerate(chunks):
+            args = [
+                "1" if index == 0 else "0",
+                "1" if index == len(chunks) - 1 else "0",
+                str(_ms(now)),
+                str(len(chunk)),
+            ]
+            for claim in chunk:
+                args += [claim.claim_id, claim.code, claim.customer_id]
+            reply = await self._script(
+                "claims_rebuild", [keys.claims, keys.claimers, keys.claim_ids], args
+            )
+            if _text(reply[0]) == "ALREADY":
+                return False
+        return True
+
+    async def unload(self, promotion_id: str) -> None:
+        keys = self._keys.promotion(promotion_id)
+        await self._guard("unload claims", lambda: self._redis.hdel(keys.claims, "loaded_at"))
+
+    async def loaded(self, promotion_id: str) -> bool:
+        keys = self._keys.promotion(promotion_id)
+        return bool(
+            await self._guard(
+                "claims loaded", lambda: self._redis.hexists(keys.claims, "loaded_at")
+            )
+        )
+
+    async def inspect(self, promotion_id: str) -> ClaimCounts | None:
+        keys = self._keys.promotion(promotion_id)
+
+        async def fetch() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hexists(keys.claims, "loaded_at")
+                pipe.hgetall(keys.claimers)
+                pipe.hkeys(keys.claim_ids)
+                return list(await pipe.execute())
+
+        loaded, claimers, claim_ids = await self._guard("inspect claims", fetch)
+        if not loaded:
+            return None
+        return ClaimCounts(
+            total=len(claim_ids),
+            by_customer={_text(k): int(v) for k, v in claimers.items()},
+            claim_ids=frozenset(_text(c) for c in claim_ids),
+        )
+
+
+def _ms(at: datetime) -> int:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("times must be timezone-aware")
+    return (at - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _opt(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return str(value)

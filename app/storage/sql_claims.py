@@ -1,0 +1,153 @@
+"""``SqlClaimRepository``: the only code that queries ``coupon_claims`` and
+``coupon_claim_counts``; it implements ``app.coupons.claims.ClaimLedger``.
+
+A claim is one transaction: the code row (``coupon_codes``, kind ``unique``,
+owned by the customer), the claim row, then the customer's count and the
+promotion's count, each raised only while below its limit (``INSERT … ON
+CONFLICT DO UPDATE … WHERE claimed < limit``). The promotion's count row is
+taken last, so its lock is held for the shortest time; a limit reached rolls
+everything back. Redis decides first (``claim.lua``) and keeps the load away
+from here; these counts make the limits hold even when Redis lost what it
+knew (docs/coupons.md). PostgreSQL and SQLite alike.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.coupons.claims import (
+    ClaimLimits,
+    NewClaim,
+    Stored,
+    StoredClaim,
+    StoreResult,
+    WalletCode,
+)
+from app.storage.sql_store import SqlStore
+from app.storage.tables import CouponClaimCountRow, CouponClaimRow, CouponCodeRow
+
+EVERY_CUSTOMER = ""  # the customer_id of a promotion's total count
+
+
+class _OverLimit(Exception):
+    """A count is at its limit (internal: rolls the transaction back)."""
+
+
+class SqlClaimRepository(SqlStore):
+    async def add_claim(self, claim: NewClaim, limits: ClaimLimits) -> StoreResult:
+        try:
+            async with self._transaction("add claim") as session:
+                session.add(
+                    CouponCodeRow(
+                        code=claim.code,
+                        promotion_id=claim.promotion_id,
+                        kind="unique",
+                        customer_id=claim.customer_id,
+                        status="available",
+                        created_at=claim.claimed_at,
+                    )
+                )
+                session.add(
+                    CouponClaimRow(
+                        claim_id=claim.claim_id,
+                        promotion_id=claim.promotion_id,
+                        customer_id=claim.customer_id,
+                        code=claim.code,
+                        claimed_at=claim.claimed_at,
+                    )
+                )
+                await session.flush()
+                await self._count(session, claim, claim.customer_id, limits.max_claims_per_customer)
+                await self._count(session, claim, EVERY_CUSTOMER, limits.max_claims)
+        except _OverLimit as exc:
+            return StoreResult(Stored.OVER_LIMIT, detail=str(exc))
+        except sa_exc.IntegrityError:
+            return await self._replay(claim)
+        return StoreResult(Stored.STORED, _stored_of(claim))
+
+    async def _count(
+        self, session: AsyncSession, claim: NewClaim, customer_id: str, limit: int | None
+    ) -> None:
+        if limit is not None and limit < 1:
+            raise _OverLimit(_limit_name(customer_id))
+        table = CouponClaimCountRow.__table__
+        dialect: Any = postgresql if self.is_postgres else sqlite
+        statement = dialect.insert(table).values(
+            promotion_id=claim.promotion_id, customer_id=customer_id, claimed=1
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.promotion_id, table.c.customer_id],
+            set_={"claimed": table.c.claimed + 1},
+            where=None if limit is None else table.c.claimed < limit,
+        ).returning(table.c.claimed)
+        if (await session.execute(statement)).first() is None:
+            raise _OverLimit(_limit_name(customer_id))
+
+    async def _replay(self, claim: NewClaim) -> StoreResult:
+        """The insert clashed: the same claim stored before (a replay), or its
+        id used by someone else (or, once in 2^60, its code)."""
+        async with self._transaction("read claim") as session:
+            row = await session.get(CouponClaimRow, claim.claim_id)
+            if row is None:
+                return StoreResult(Stored.CLAIM_ID_TAKEN, detail="code clash")
+            stored = _stored(row)
+        if stored.customer_id != claim.customer_id or stored.promotion_id != claim.promotion_id:
+            return StoreResult(Stored.CLAIM_ID_TAKEN, detail="claim id")
+        return StoreResult(Stored.REPLAY, stored)
+
+    async def claims(self, promotion_id: str) -> builtins.list[StoredClaim]:
+        query = (
+            select(CouponClaimRow)
+            .where(CouponClaimRow.promotion_id == promotion_id)
+            .order_by(CouponClaimRow.claimed_at, CouponClaimRow.claim_id)
+        )
+        async with self._transaction("read claims") as session:
+            return [_stored(row) for row in await session.scalars(query)]
+
+    async def wallet(self, customer_id: str) -> builtins.list[WalletCode]:
+        query = (
+            select(CouponCodeRow, CouponClaimRow.claimed_at)
+            .outerjoin(CouponClaimRow, CouponClaimRow.code == CouponCodeRow.code)
+            .where(CouponCodeRow.customer_id == customer_id)
+            .order_by(CouponCodeRow.created_at, CouponCodeRow.code)
+        )
+        async with self._transaction("read wallet") as session:
+            return [
+                WalletCode(
+                    code=row.code,
+                    promotion_id=row.promotion_id,
+                    status=row.status,
+                    claimed_at=claimed_at,
+                )
+                for row, claimed_at in (await session.execute(query)).all()
+            ]
+
+
+def _limit_name(customer_id: str) -> str:
+    return "max_claims" if customer_id == EVERY_CUSTOMER else "max_claims_per_customer"
+
+
+def _stored_of(claim: NewClaim) -> StoredClaim:
+    return StoredClaim(
+        claim_id=claim.claim_id,
+        promotion_id=claim.promotion_id,
+        customer_id=claim.customer_id,
+        code=claim.code,
+        claimed_at=claim.claimed_at,
+    )
+
+
+def _stored(row: CouponClaimRow) -> StoredClaim:
+    return StoredClaim(
+        claim_id=row.claim_id,
+        promotion_id=row.promotion_id,
+        customer_id=row.customer_id,
+        code=row.code,
+        claimed_at=row.claimed_at,
+    )

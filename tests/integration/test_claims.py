@@ -1,0 +1,333 @@
+"""领券 under a rush, on PostgreSQL + Redis through the app (lifespan running),
+and on the 3-node Redis Cluster at the counters' level.
+
+- 1,000 concurrent claims (at most 150 in flight) from 300 customers for
+  ``max_claims`` 100 and ``max_claims_per_customer`` 1: exactly 100 codes,
+  nobody holds two, the database and Redis agree.
+- The same with Redis emptied (the service's keys deleted) mid-burst: no
+  limit exceeded, every code answered 201 is stored, and a rebuild makes
+  Redis and the database agree again.
+- 200 concurrent reservations presenting one claimed single-use code: exactly
+  one; cancelled, the code is usable again; confirmed, it is ``used``.
+- ``auto_coupons`` against a brute-force oracle over every subset of a
+  10-coupon wallet spread over several exclusion groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio.cluster import RedisCluster
+from sqlalchemy import func, select
+
+from app.coupons.claims import ClaimCode, ClaimLimits
+from app.coupons.redis_claims import RedisClaims
+from app.rules.engine import price
+from app.rules.model import Customer, Line, PresentedCoupon, QuoteRequest, Readings
+from app.storage.tables import CouponClaimRow, CouponCodeRow
+from tests.conftest import ADMIN, CHECKOUT, Running, Start
+from tests.integration.redis_servers import (
+    T0,
+    LocalCluster,
+    delete_prefix,
+    local_cluster,
+    race_customers,
+    unique_prefix,
+)
+
+pytestmark = pytest.mark.slow
+
+CLAIMS = 1000
+CUSTOMERS = 300
+LIMIT = 100
+IN_FLIGHT = 150
+SHARED_LOOP = {"redis_timeout_seconds": 5.0, "db_timeout_seconds": 10.0}
+
+
+def hot_coupon(promotion_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "id": promotion_id,
+        "trigger": "coupon",
+        "benefit": {"type": "amount_off", "amount": 1000},
+        "limits": {"max_claims": LIMIT, "max_claims_per_customer": 1},
+        **changes,
+    }
+
+
+async def claim_burst(
+    client: httpx.AsyncClient, promotion_id: str, customers: list[str], *, midway: Any = None
+) -> list[tuple[str, httpx.Response]]:
+    gate = asyncio.Semaphore(IN_FLIGHT)
+    done = [0]
+
+    async def one(customer: str) -> tuple[str, httpx.Response]:
+        async with gate:
+            body = {"customer_id": customer, "promotion_id": promotion_id}
+            response = await client.post("/v1/coupons/claim", json=body, headers=CHECKOUT)
+            done[0] += 1
+            if midway is not None and done[0] == CLAIMS // 4:
+                await midway()
+            return customer, response
+
+    return await asyncio.gather(*(one(c) for c in customers))
+
+
+async def stored_claims(running: Running, promotion_id: str) -> list[tuple[str, str]]:
+    async with running.wiring.engine.connect() as conn:
+        rows = await conn.execute(
+            select(CouponClaimRow.customer_id, CouponClaimRow.code).where(
+                CouponClaimRow.promotion_id == promotion_id
+            )
+        )
+        codes = await conn.scalar(
+            select(func.count())
+            .select_from(CouponCodeRow)
+            .where(CouponCodeRow.promotion_id == promotion_id)
+        )
+    claims = [(r.customer_id, r.code) for r in rows]
+    assert codes == len(claims)
+    return claims
+
+
+async def test_a_thousand_claims_give_exactly_the_limit(start_postgres: Start) -> None:
+    running = await start_postgres(**SHARED_LOOP)
+    client = running.client
+    await client.post("/v1/admin/promotions", json=hot_coupon("hot"), headers=ADMIN)
+    customers = race_customers(CLAIMS, CUSTOMERS, seed=15)
+
+    results = await claim_burst(client, "hot", customers)
+
+    statuses = Counter(r.status_code for _, r in results)
+    assert statuses == {201: LIMIT, 409: CLAIMS - LIMIT}, statuses
+    assert {r.json()["code"] for _, r in results if r.status_code == 409} == {"limit_reached"}
+    winners = [(c, r.json()["code"]) for c, r in results if r.status_code == 201]
+    assert max(Counter(c for c, _ in winners).values()) == 1
+    stored = await stored_claims(running, "hot")
+    assert sorted(stored) == sorted(winners)
+    promotion = running.wiring.snapshot.rules.get("hot")
+    assert await running.wiring.claims.reconcile(promotion) == []
+
+
+async def test_redis_emptied_mid_burst(start_postgres: Start) -> None:
+    running = await start_postgres(**SHARED_LOOP)
+    client = running.client
+    prefix = running.wiring.settings.redis_prefix
+    await client.post("/v1/admin/promotions", json=hot_coupon("hot"), headers=ADMIN)
+    customers = race_customers(CLAIMS, CUSTOMERS, seed=16)
+    emptied = [0]
+
+    async def empty_redis() -> None:
+        emptied[0] += 1
+        await delete_prefix(running.wiring.redis, prefix)
+
+    results = await claim_burst(client, "hot", customers, midway=empty_redis)
+
+    assert emptied[0] == 1
+    statuses = Counter(r.status_code for _, r in results)
+    assert set(statuses) <= {201, 409, 503}, statuses
+    winners = [(c, r.json()["code"]) for c, r in results if r.status_code == 201]
+    stored = await stored_claims(running, "hot")
+    assert len(stored) <= LIMIT  # no limit exceeded
+    assert max(Counter(c for c, _ in stored).values()) == 1  # nobody holds two
+    assert set(winners) <= set(stored)  # no code answered 201 is lost
+    assert len(winners) == len(stored)
+    promotion = running.wiring.snapshot.rules.get("hot")
+    await running.wiring.claims.rebuild(promotion)
+    assert await running.wiring.claims.reconcile(promotion) == []
+    # what is left of the limit can still be claimed, and no more
+    more = await claim_burst(client, "hot", [f"late-{n}" for n in range(LIMIT)])
+    assert sum(r.status_code == 201 for _, r in more) == LIMIT - len(stored)
+    assert len(await stored_claims(running, "hot")) == LIMIT
+
+
+async def test_two_hundred_reservations_of_one_claimed_code(start_postgres: Start) -> None:
+    running = await start_postgres(**SHARED_LOOP)
+    client = running.client
+    await client.post("/v1/admin/promotions", json=hot_coupon("one"), headers=ADMIN)
+    claimed = await client.post(
+        "/v1/coupons/claim", json={"customer_id": "u-1", "promotion_id": "one"}, headers=CHECKOUT
+    )
+    code = claimed.json()["code"]
+
+    def body(order_id: str) -> dict[str, Any]:
+        return {
+            "order_id": order_id,
+            "customer": {"id": "u-1"},
+            "lines": [{"sku": "A", "qty": 1, "unit_price": 5000}],
+            "coupon_codes": [code],
+            "expected_total": 4000,
+        }
+
+    async def reserve(order_id: str) -> httpx.Response:
+        return await client.post("/v1/reservations", json=body(order_id), headers=CHECKOUT)
+
+    results = await asyncio.gather(*(reserve(f"o-{n}") for n in range(200)))
+    made = [r for r in results if r.status_code == 201]
+    assert len(made) == 1, Counter(r.status_code for r in results)
+    assert {r.json()["code"] for r in results if r.status_code != 201} <= {
+        "conflict",
+        "price_changed",
+    }
+
+    async def status() -> str:
+        wallet = (await client.get("/v1/customers/u-1/coupons", headers=CHECKOUT)).json()
+        (coupon,) = wallet["coupons"]
+        return str(coupon["status"])
+
+    assert await status() == "reserved"
+    first = made[0].json()["reservation_id"]
+    cancelled = await client.post(f"/v1/reservations/{first}/cancel", headers=CHECKOUT)
+    assert cancelled.status_code == 200
+    assert await status() == "available"
+    again = await reserve("o-again")
+    assert again.status_code == 201, again.text
+    second = again.json()["reservation_id"]
+    confirmed = await client.post(f"/v1/reservations/{second}/confirm", headers=CHECKOUT)
+    assert confirmed.status_code == 200
+    assert await status() == "used"
+    used = await reserve("o-after")
+    assert used.status_code == 409
+
+
+GROUPS = ["coupon", "coupon", "coupon", "shop:m1", "shop:m1", "shop:m2", "shop:m2", "ship", "x"]
+
+
+def wallet_coupons(seed: int) -> list[dict[str, Any]]:
+    """Ten coupons over several exclusion groups: platform coupons (default group
+    ``coupon``), shop coupons per merchant, percent and threshold ones."""
+    rng = random.Random(seed)
+    bodies = []
+    for n in range(10):
+        group = GROUPS[n % len(GROUPS)]
+        merchant = group.split(":")[1] if group.startswith("shop:") else None
+        benefit = rng.choice(
+            [
+                {"type": "amount_off", "amount": rng.randrange(500, 5000, 100)},
+                {"type": "percent_off", "percent": rng.choice([5, 10, 15])},
+                {
+                    "type": "threshold",
+                    "tiers": [{"min_amount": rng.randrange(5000, 30000, 1000), "amount_off": 2000}],
+                },
+            ]
+        )
+        bodies.append(
+            {
+                "id": f"w{n}",
+                "trigger": "coupon",
+                "exclusion_group": None if group == "coupon" else group,
+                "scope": {"merchants": [merchant]} if merchant else {},
+                "benefit": benefit,
+            }
+        )
+    return bodies
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_auto_coupons_pick_the_best_of_the_wallet(start_postgres: Start, seed: int) -> None:
+    running = await start_postgres(**SHARED_LOOP)
+    client = running.client
+    for body in wallet_coupons(seed):
+        response = await client.post("/v1/admin/promotions", json=body, headers=ADMIN)
+        assert response.status_code == 201, response.text
+        claim = {"customer_id": "u-1", "promotion_id": body["id"]}
+        assert (await client.post("/v1/coupons/claim", json=claim, headers=CHECKOUT)).is_success
+    lines = [
+        {"sku": "A", "qty": 2, "unit_price": 9900, "merchant": "m1"},
+        {"sku": "B", "qty": 1, "unit_price": 15900, "merchant": "m2"},
+        {"sku": "C", "qty": 3, "unit_price": 2900, "merchant": "m3"},
+    ]
+    cart = {"customer": {"id": "u-1"}, "lines": lines, "auto_coupons": True}
+    quoted = (await client.post("/v1/quote", json=cart, headers=CHECKOUT)).json()
+
+    # the oracle: price every subset of the wallet presented by hand, take the lowest
+    wallet = (await client.get("/v1/customers/u-1/coupons", headers=CHECKOUT)).json()
+    codes = [(c["code"], c["promotion_id"]) for c in wallet["coupons"]]
+    assert len(codes) == 10
+    rules = running.wiring.snapshot.rules
+    request = QuoteRequest(
+        lines=tuple(
+            Line(str(i), x["sku"], x["qty"], x["unit_price"], merchant=x["merchant"])
+            for i, x in enumerate(lines, start=1)
+        ),
+        at=T0,
+        customer=Customer(id="u-1"),
+        readings=Readings(),
+    )
+    best = min(
+        price(
+            rules,
+            QuoteRequest(
+                lines=request.lines,
+                at=T0,
+                customer=request.customer,
+                coupons=tuple(PresentedCoupon(c, p, owner="u-1") for c, p in subset),
+            ),
+        ).total
+        for size in range(len(codes) + 1)
+        for subset in itertools.combinations(codes, size)
+    )
+    assert quoted["optimal"] is True
+    assert quoted["total"] == best
+
+
+# ------------------------------------------------------------------ the cluster
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    if not LocalCluster.available():
+        pytest.skip("redis-server / redis-cli not installed: no local cluster")
+    with local_cluster(tmp_path_factory.mktemp("redis-cluster-claims")) as running:
+        yield running
+
+
+@pytest.fixture
+async def cluster_client(cluster: LocalCluster) -> AsyncIterator[RedisCluster]:
+    redis = RedisCluster(host="127.0.0.1", port=cluster.ports[0], max_connections=100)
+    await redis.initialize()
+    yield redis
+    await redis.aclose()
+
+
+async def test_claims_on_the_cluster(cluster_client: RedisCluster) -> None:
+    counters = RedisClaims(cluster_client, prefix=unique_prefix(), timeout=20)
+    limits = ClaimLimits(max_claims=LIMIT, max_claims_per_customer=1)
+    promotion_ids = [f"hot-{n}" for n in range(3)]  # three slots, likely on three nodes
+    for promotion_id in promotion_ids:
+        assert await counters.rebuild(promotion_id, [], now=T0)
+    customers = race_customers(CLAIMS, CUSTOMERS, seed=17)
+    gate = asyncio.Semaphore(80)  # the cluster client raises on an exhausted pool
+
+    async def one(promotion_id: str, n: int, customer: str) -> tuple[str, Any]:
+        async with gate:
+            answer = await counters.claim(
+                promotion_id, claim_id=f"{promotion_id}-{n}", customer_id=customer,
+                code=f"CODE{promotion_id}{n}", limits=limits, now=T0,
+            )  # fmt: skip
+        return customer, answer
+
+    for promotion_id in promotion_ids:
+        results = await asyncio.gather(*(one(promotion_id, n, c) for n, c in enumerate(customers)))
+        winners = [c for c, a in results if a.code is ClaimCode.OK]
+        assert len(winners) == LIMIT
+        assert max(Counter(winners).values()) == 1
+        assert {a.code for _, a in results} == {ClaimCode.OK, ClaimCode.LIMIT_REACHED}
+        state = await counters.inspect(promotion_id)
+        assert state is not None
+        assert state.total == LIMIT
+        assert sum(state.by_customer.values()) == LIMIT
+        # a replayed claim (redis-py re-sending it) gives the same code, claims nothing
+        replay = await counters.claim(
+            promotion_id, claim_id=f"{promotion_id}-0", customer_id=customers[0],
+            code="OTHER", limits=limits, now=T0,
+        )  # fmt: skip
+        assert replay.code in (ClaimCode.OK, ClaimCode.LIMIT_REACHED)
+        if replay.code is ClaimCode.OK:
+            assert (replay.detail, replay.value) == ("replay", f"CODE{promotion_id}0")
