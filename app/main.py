@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app.api.docs import install_docs
+from app.api.load_shedding import LoadSheddingMiddleware
 from app.api.middleware import MetricsMiddleware
 from app.api.openapi import install_openapi
 from app.api.problems import install_error_handlers
@@ -56,6 +57,12 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
+    # added last: the outermost, so a refused request costs nothing else
+    app.add_middleware(
+        LoadSheddingMiddleware,
+        limit=config.max_in_flight_requests,
+        retry_after=config.overload_retry_after_seconds,
+    )
     app.include_router(quote.router)
     app.include_router(reservations.router)
     app.include_router(flash_sales.router)
