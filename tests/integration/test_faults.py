@@ -204,6 +204,8 @@ async def test_redis_frozen_breaker_opens_quotes_degrade_reservations_fail_fast_
         assert response.headers["retry-after"].isdigit()
     quote_median = statistics.median(s for _, s in quotes)
     refusal_median = statistics.median(s for _, s in refusals)
+    print(f"breaker open: quote median {quote_median * 1000:.1f} ms, "
+          f"reservation median {refusal_median * 1000:.1f} ms")  # fmt: skip
     # the Redis deadline is 1 s: far below it means nobody waited for the frozen server
     assert quote_median < 0.25, quote_median
     assert refusal_median < 0.25, refusal_median
@@ -226,6 +228,7 @@ async def test_redis_frozen_breaker_opens_quotes_degrade_reservations_fail_fast_
         assert time.monotonic() < deadline, "reservations did not come back within 10 s"
         await asyncio.sleep(0.1)
     assert running.wiring.breakers["redis"].state is State.CLOSED
+    print(f"after SIGCONT: a reservation succeeded in {10 - (deadline - time.monotonic()):.1f} s")
     assert transitions("redis", "half_open", "closed") >= closed_before + 1
     metrics = (await client.get("/metrics")).text
     assert 'pricing_breaker_state{breaker="redis",state="closed"} 1.0' in metrics
