@@ -27,9 +27,15 @@ framework's own errors) into ``application/problem+json``.
     ├── Forbidden                the key's role may not do it    403 forbidden
     ├── RateLimited              too many failed code attempts   429 rate_limited
     │                            (customer or API key)              + Retry-After
-    └── Unavailable              a dependency (database, Redis)  503 unavailable
-                                 did not answer in time;            + Retry-After
-                                 ``retry_after`` seconds
+    ├── Unavailable              a dependency (database, Redis)  503 unavailable
+    │   │                        did not answer in time;            + Retry-After
+    │   │                        ``retry_after`` seconds
+    │   └── CircuitOpen          its circuit breaker is open:    503 unavailable
+    │                            failing fast, nothing sent         + Retry-After
+    └── Overloaded               too many requests in flight     503 overloaded
+                                 in this process (raised by the     + Retry-After
+                                 shedding policy, answered by
+                                 ``app.api.load_shedding``)
 
 ``extra`` holds members added to the problem body beside the standard ones
 (the fresh ``quote`` of a 409 from a reservation, as the engine's ``Quote``:
@@ -142,6 +148,20 @@ class RateLimited(PricingError):
     status = 429
     code = "rate_limited"
     title = "Too many failed attempts"
+
+    def __init__(self, detail: str = "", *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class CircuitOpen(Unavailable):
+    """A circuit breaker refused the call: nothing was sent to the dependency."""
+
+
+class Overloaded(PricingError):
+    status = 503
+    code = "overloaded"
+    title = "Overloaded"
 
     def __init__(self, detail: str = "", *, retry_after: int = 1) -> None:
         super().__init__(detail)

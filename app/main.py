@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app.api.docs import install_docs
+from app.api.load_shedding import LoadSheddingMiddleware
 from app.api.middleware import MetricsMiddleware
 from app.api.openapi import install_openapi
 from app.api.problem_docs import problems
@@ -57,6 +58,12 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
+    # added last: the outermost, so a refused request costs nothing else
+    app.add_middleware(
+        LoadSheddingMiddleware,
+        limit=config.max_in_flight_requests,
+        retry_after=config.overload_retry_after_seconds,
+    )
     # the quote's codes count as attempts (app.coupons.attempts): it may answer 429
     app.include_router(quote.router, responses=problems(429))
     app.include_router(reservations.router)

@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     # on SIGTERM, in-flight requests get this long to finish before they are cut
     shutdown_timeout_seconds: int = Field(default=10, ge=1)
+    # load shedding: beyond this many requests in flight in one process, 503 overloaded at once
+    max_in_flight_requests: int = Field(default=64, ge=1)
+    overload_retry_after_seconds: int = Field(default=1, ge=1)
+
+    # circuit breakers (one for Redis, one for the database, per process; docs/resilience.md)
+    breaker_window_calls: int = Field(default=20, ge=1)  # count-based sliding window
+    breaker_minimum_calls: int = Field(default=10, ge=1)  # no verdict before this many
+    breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    breaker_slow_call_rate: float = Field(default=0.8, gt=0, le=1)
+    breaker_open_seconds: float = Field(default=5.0, gt=0)  # fail fast this long, then probe
+    breaker_half_open_calls: int = Field(default=3, ge=1)  # probes judged together
+    redis_slow_call_seconds: float = Field(default=0.25, gt=0)  # a Redis call this slow is slow
+    db_slow_call_seconds: float = Field(default=1.0, gt=0)  # a transaction this slow is slow
 
     # behaviour
     reservation_ttl_seconds: int = Field(default=900, gt=0)

@@ -40,6 +40,8 @@ from app.promotions.admin_service import PromotionAdmin
 from app.promotions.repository import PromotionRepository
 from app.promotions.snapshot import Refresher, Snapshot
 from app.quoting.quote_service import PriceFunction, QuoteService
+from app.resilience.breaker import BreakerConfig, CircuitBreaker
+from app.resilience.metrics import PrometheusObserver
 from app.rules.engine import price as engine_price
 from app.settings import Settings
 from app.storage import db, redis_client
@@ -71,6 +73,7 @@ class Wiring:
     record_quote: RecordQuote
     claims: ClaimService
     attempts: CodeAttempts
+    breakers: Mapping[str, CircuitBreaker] = field(default_factory=dict)
     api_keys: dict[str, str] = field(default_factory=dict)
     owns_redis: bool = True
 
@@ -88,11 +91,14 @@ class Wiring:
         engine and the client from the settings (tests)."""
         engine = db.make_engine(settings)
         client = redis if redis is not None else make_redis(settings)
+        breakers = make_breakers(settings)
         refresher: Refresher | None = None
         try:
             if settings.auto_migrate:
                 await db.migrate(engine, settings)
-            repository = SqlPromotionRepository(engine, timeout=settings.db_timeout_seconds)
+            repository = SqlPromotionRepository(
+                engine, timeout=settings.db_timeout_seconds, breaker=breakers["database"]
+            )
             snapshot = Snapshot(repository, default_timezone=settings.timezone)
             await snapshot.reload()
             refresher = Refresher(
@@ -109,8 +115,11 @@ class Wiring:
                 prefix=settings.redis_prefix,
                 timeout=settings.redis_timeout_seconds,
                 sweep_grace=grace,
+                breaker=breakers["redis"],
             )
-            ledger = SqlReservationRepository(engine, timeout=settings.db_timeout_seconds)
+            ledger = SqlReservationRepository(
+                engine, timeout=settings.db_timeout_seconds, breaker=breakers["database"]
+            )
             recovery = Recovery(stock, ledger)
             await _prepare_counters(stock, recovery, snapshot)
             counters = InventoryCounterReader(stock)
@@ -172,7 +181,9 @@ class Wiring:
                 counters=RedisClaims(
                     client, prefix=settings.redis_prefix, timeout=settings.redis_timeout_seconds
                 ),
-                ledger=SqlClaimRepository(engine, timeout=settings.db_timeout_seconds),
+                ledger=SqlClaimRepository(
+                    engine, timeout=settings.db_timeout_seconds, breaker=breakers["database"]
+                ),
             ),
             attempts=CodeAttempts(
                 RedisAttempts(
@@ -184,6 +195,7 @@ class Wiring:
                     window_seconds=settings.code_attempts_window_seconds,
                 ),
             ),
+            breakers=breakers,
             api_keys=settings.api_keys,
             owns_redis=redis is None,
         )
@@ -197,7 +209,8 @@ class Wiring:
         await self.engine.dispose()
 
     async def readiness(self) -> ReadinessReport:
-        """Each dependency's state (``up``/``down``) and its breaker (none yet); the
+        """Each dependency's state (``up``/``down``: a ping of its own, past the
+        breaker) and its breaker's state (``closed``/``open``/``half_open``); the
         rules version; the stored promotions that do not read."""
         database, redis = await asyncio.gather(
             _state(db.ping(self.engine, self.settings.db_timeout_seconds)),
@@ -205,8 +218,8 @@ class Wiring:
         )
         return ReadinessReport(
             dependencies={
-                "database": {"state": database, "breaker": "none"},
-                "redis": {"state": redis, "breaker": "none"},
+                "database": {"state": database, "breaker": self._breaker_state("database")},
+                "redis": {"state": redis, "breaker": self._breaker_state("redis")},
             },
             rules_version=self.snapshot.rules.version,
             unreadable=tuple(
@@ -214,6 +227,35 @@ class Wiring:
                 for u in self.snapshot.unreadable
             ),
         )
+
+    def _breaker_state(self, name: str) -> str:
+        breaker = self.breakers.get(name)
+        return "none" if breaker is None else breaker.state.value
+
+
+def make_breakers(settings: Settings) -> dict[str, CircuitBreaker]:
+    """One breaker per dependency for this process (``docs/resilience.md``)."""
+    observer = PrometheusObserver()
+
+    def config(slow_call_seconds: float) -> BreakerConfig:
+        return BreakerConfig(
+            window_calls=settings.breaker_window_calls,
+            minimum_calls=min(settings.breaker_minimum_calls, settings.breaker_window_calls),
+            failure_rate=settings.breaker_failure_rate,
+            slow_call_rate=settings.breaker_slow_call_rate,
+            slow_call_seconds=slow_call_seconds,
+            open_seconds=settings.breaker_open_seconds,
+            half_open_calls=settings.breaker_half_open_calls,
+        )
+
+    return {
+        "redis": CircuitBreaker(
+            "redis", config(settings.redis_slow_call_seconds), observer=observer
+        ),
+        "database": CircuitBreaker(
+            "database", config(settings.db_slow_call_seconds), observer=observer
+        ),
+    }
 
 
 @dataclass(frozen=True, slots=True)

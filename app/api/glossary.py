@@ -192,7 +192,11 @@ GLOSSARY: dict[str, tuple[str, Any]] = {
         "The best combination was proven; false: a good one, searched heuristically.",
         True,
     ),
-    "degraded": ("Redis did not answer: no flash prices, limits and budgets unchecked.", False),
+    "degraded": (
+        "Redis did not answer (no flash prices, limits and budgets unchecked) or the "
+        "database did not (presented coupon codes not applied).",
+        False,
+    ),
     "warnings": ("Sentences on what is not as usual (degraded, heuristic).", []),
     "rules_version": (
         "The rules this was priced with: same request and version, same quote.",

@@ -68,8 +68,8 @@ class ReadinessProblemOut(ProblemOut):
 
     checks: dict[str, dict[str, str]] = Field(
         description="Per dependency (`database`, `redis`): its `state` (`up` or `down`) and "
-        "its `breaker` state.",
-        examples=[{"database": {"state": "up", "breaker": "none"}}],
+        "its circuit `breaker` state (`closed`, `open` or `half_open`).",
+        examples=[{"database": {"state": "up", "breaker": "closed"}}],
     )
 
 

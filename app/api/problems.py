@@ -24,6 +24,7 @@ from app.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    Overloaded,
     PricingError,
     Problem,
     RateLimited,
@@ -98,11 +99,11 @@ async def _pricing_error(_request: Request, exc: Exception) -> JSONResponse:
     errors: Sequence[Problem] | None = None
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, Unavailable | RateLimited):
+    if isinstance(exc, Unavailable | RateLimited | Overloaded):
         headers["Retry-After"] = str(max(1, exc.retry_after))
     if isinstance(exc, InvalidInput):
         errors = exc.problems
-    if exc.status >= 500 and not isinstance(exc, Unavailable):
+    if exc.status >= 500 and not isinstance(exc, Unavailable | Overloaded):
         log.error("request failed: %s", exc.detail, exc_info=exc)
     return problem_response(
         status=exc.status,

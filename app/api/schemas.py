@@ -703,8 +703,9 @@ class QuoteResponse(BaseModel):
     rules_version: str
 
     WARNINGS: ClassVar[Mapping[str, str]] = {
-        "degraded": "stock and usage counters are unavailable: flash-sale prices are not "
-        "given and usage limits and budgets were not checked",
+        "degraded": "stock and usage counters or coupon codes could not be read: flash-sale "
+        "prices are not given, or usage limits and budgets were not checked, or the coupon "
+        "codes presented were not applied",
         "heuristic": "too many combinations to search exhaustively: this is a good answer, "
         "not proven the best",
     }

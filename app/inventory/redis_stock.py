@@ -97,6 +97,7 @@ from app.inventory.stock import (
     TakeCode,
     TakeResult,
 )
+from app.resilience.breaker import CircuitBreaker
 from app.rules.model import FlashItem
 
 RedisClient: TypeAlias = Redis | RedisCluster
@@ -132,7 +133,9 @@ class RedisStock:
     ``timeout``: the deadline of each Redis round trip, in seconds.
     ``retention``: how long a confirmed or released record (the idempotency
     record and tombstone) is kept. ``sweep_grace``: how long past its expiry
-    a reservation is left before ``sweep`` releases it.
+    a reservation is left before ``sweep`` releases it. ``breaker``: the Redis
+    circuit breaker every round trip goes through (open: ``CircuitOpen`` at
+    once, nothing sent); None in tests of the adapter alone.
     """
 
     def __init__(
@@ -143,6 +146,7 @@ class RedisStock:
         timeout: float = 1.0,
         retention: timedelta = timedelta(days=7),
         sweep_grace: timedelta = timedelta(seconds=30),
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -153,6 +157,7 @@ class RedisStock:
         self._timeout = timeout
         self._retention = str(int(retention.total_seconds()))
         self._grace_ms = int(sweep_grace.total_seconds() * 1000)
+        self._breaker = breaker
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(lua_source(name)) for name in SCRIPTS
         }
@@ -174,6 +179,13 @@ class RedisStock:
     # ----------------------------------------------------------------- plumbing
 
     async def _guard(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Every round trip: through the breaker, under the deadline."""
+        if self._breaker is None:
+            return await self._call(what, call)
+        with self._breaker.guard(what):
+            return await self._call(what, call)
+
+    async def _call(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
         try:
             async with asyncio.timeout(self._timeout):
                 return await call()

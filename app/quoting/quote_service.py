@@ -22,6 +22,7 @@ from functools import partial
 from typing import Protocol
 
 from app.coupons.codes import is_valid, normalize
+from app.errors import Unavailable
 from app.inventory.counter_reader import CounterReader
 from app.promotions.repository import PromotionRepository, StoredCode
 from app.promotions.snapshot import RulesSource
@@ -138,16 +139,24 @@ class QuoteService:
         replaces the request's time (a reservation holds today's price)."""
         rules = self._rules.rules
         codes = _distinct(query.coupon_codes)
-        known = await self._resolve(rules.version, codes) if codes else {}
-        presented = tuple(_presented(code, known.get(code)) for code in codes)
+        presented: tuple[PresentedCoupon, ...] = ()
         wallet: tuple[PresentedCoupon, ...] = ()
-        stored = dict(known)
+        stored: dict[str, StoredCode] = {}
         customer_id = query.request.customer.id
-        if query.auto_coupons and customer_id is not None:
-            owned = await self._repository.customer_codes(customer_id)
-            owned = [c for c in owned if c.code not in known]
-            wallet = tuple(_presented(c.code, c) for c in owned)
-            stored.update((c.code, c) for c in owned)
+        codes_unread = False
+        try:
+            known = await self._resolve(rules.version, codes) if codes else {}
+            presented = tuple(_presented(code, known.get(code)) for code in codes)
+            stored = dict(known)
+            if query.auto_coupons and customer_id is not None:
+                owned = await self._repository.customer_codes(customer_id)
+                owned = [c for c in owned if c.code not in known]
+                wallet = tuple(_presented(c.code, c) for c in owned)
+                stored.update((c.code, c) for c in owned)
+        except Unavailable:
+            # the database is down (or its breaker open): price from the snapshot without
+            # the codes, degraded, rather than not at all; a reservation refuses it
+            presented, wallet, stored, codes_unread = (), (), {}, True
         readings = await self._counters.read(
             rules=rules,
             lines=query.request.lines,
@@ -161,7 +170,10 @@ class QuoteService:
             wallet=wallet,
             readings=readings,
         )
-        return Quoted(quote=await self._run_engine(rules, request), codes=stored)
+        quote = await self._run_engine(rules, request)
+        if codes_unread:
+            quote = dataclasses.replace(quote, degraded=True)
+        return Quoted(quote=quote, codes=stored)
 
     async def _resolve(self, version: str, codes: Sequence[str]) -> dict[str, StoredCode]:
         """The stored codes among ``codes``: shared ones remembered for this rules

@@ -1,4 +1,5 @@
-"""What every SQL repository shares: sessions, and transactions under a deadline."""
+"""What every SQL repository shares: sessions, and transactions under a deadline
+and the database's circuit breaker."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.errors import Unavailable
+from app.resilience.breaker import CircuitBreaker
 
 _T = TypeVar("_T")
 
@@ -26,10 +28,13 @@ _UNREACHABLE = (
 class SqlStore:
     """What every SQL repository shares: sessions, and transactions under a deadline."""
 
-    def __init__(self, engine: AsyncEngine, *, timeout: float) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, timeout: float, breaker: CircuitBreaker | None = None
+    ) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._timeout = timeout
+        self._breaker = breaker
 
     @property
     def is_postgres(self) -> bool:
@@ -59,6 +64,20 @@ class SqlStore:
 
     @asynccontextmanager
     async def _deadline(
+        self, what: str, within: float | None, opened: AbstractAsyncContextManager[_T]
+    ) -> AsyncIterator[_T]:
+        """Through the database's breaker when there is one (open: ``CircuitOpen`` at
+        once, no connection taken), then under the deadline."""
+        if self._breaker is None:
+            async with self._bounded(what, within, opened) as resource:
+                yield resource
+            return
+        with self._breaker.guard(what):
+            async with self._bounded(what, within, opened) as resource:
+                yield resource
+
+    @asynccontextmanager
+    async def _bounded(
         self, what: str, within: float | None, opened: AbstractAsyncContextManager[_T]
     ) -> AsyncIterator[_T]:
         seconds = within or self._timeout

@@ -22,8 +22,8 @@ async def test_readyz_when_database_and_redis_answer(client: httpx.AsyncClient) 
     body = response.json()
     assert body["status"] == "ready"
     assert body["checks"] == {
-        "database": {"state": "up", "breaker": "none"},
-        "redis": {"state": "up", "breaker": "none"},
+        "database": {"state": "up", "breaker": "closed"},
+        "redis": {"state": "up", "breaker": "closed"},
     }
     assert "#" in body["rules_version"]
 
