@@ -78,6 +78,7 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
     "ReservationBody": [{**_QUOTE, "order_id": "o-1"}],
     "CodesBody": [{"code": "SAVE10"}, {"count": 1, "prefix": "D11-"}],
 }
+SAMPLES["ImportBody"] = [{"promotions": SAMPLES["PromotionBody"], "mode": "create"}]
 
 _SCHEMA: Any = object()  # walk the schema alone, not an instance of it
 _JSON_TYPES = {str: "string", list: "array", dict: "object", bool: "boolean", int: "integer"}
