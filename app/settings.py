@@ -57,8 +57,10 @@ class Settings(BaseSettings):
     breaker_slow_call_rate: float = Field(default=0.8, gt=0, le=1)
     breaker_open_seconds: float = Field(default=5.0, gt=0)  # fail fast this long, then probe
     breaker_half_open_calls: int = Field(default=3, ge=1)  # probes judged together
-    redis_slow_call_seconds: float = Field(default=0.25, gt=0)  # a Redis call this slow is slow
-    db_slow_call_seconds: float = Field(default=1.0, gt=0)  # a transaction this slow is slow
+    # a call this slow counts as slow; unset: the deadline (REDIS_/DB_TIMEOUT_SECONDS), which
+    # leaves only failures to trip a breaker (a saturated event loop makes every call look slow)
+    redis_slow_call_seconds: float | None = Field(default=None, gt=0)
+    db_slow_call_seconds: float | None = Field(default=None, gt=0)
 
     # behaviour
     reservation_ttl_seconds: int = Field(default=900, gt=0)

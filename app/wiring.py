@@ -248,13 +248,11 @@ def make_breakers(settings: Settings) -> dict[str, CircuitBreaker]:
             half_open_calls=settings.breaker_half_open_calls,
         )
 
+    redis_slow = settings.redis_slow_call_seconds or settings.redis_timeout_seconds
+    db_slow = settings.db_slow_call_seconds or settings.db_timeout_seconds
     return {
-        "redis": CircuitBreaker(
-            "redis", config(settings.redis_slow_call_seconds), observer=observer
-        ),
-        "database": CircuitBreaker(
-            "database", config(settings.db_slow_call_seconds), observer=observer
-        ),
+        "redis": CircuitBreaker("redis", config(redis_slow), observer=observer),
+        "database": CircuitBreaker("database", config(db_slow), observer=observer),
     }
 
 
