@@ -324,9 +324,9 @@ async def load_rules_direct(
                 response = await client.post(
                     f"/v1/admin/promotions/{promotion_id}/codes", json={"code": code}
                 )
-                if response.status_code != 404:
+                if response.status_code not in (404, 503):  # not seen yet, or reloading
                     break
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.5)
             if response.status_code != 201:
                 raise SystemExit(
                     f"POST codes {code} for {promotion_id}: {response.status_code} "
@@ -336,7 +336,12 @@ async def load_rules_direct(
 
 
 async def wait_live(
-    url: str, key: str, carts: Mapping[str, bytes], expected: Mapping[str, int], workers: int
+    url: str,
+    key: str,
+    carts: Mapping[str, bytes],
+    expected: Mapping[str, int],
+    workers: int,
+    deadline_s: float = 30.0,
 ) -> float:
     """Quote each cart until it comes back with the expected total, several times in a row
     (every worker must have the rules)."""
@@ -353,7 +358,7 @@ async def wait_live(
                     streak += 1
                     continue
                 streak, last = 0, f"{response.status_code} {response.text[:500]}"
-                if time.monotonic() - started > 30:
+                if time.monotonic() - started > deadline_s:
                     raise SystemExit(
                         f"{name} cart: expected total {expected[name]}, the service answers {last}"
                     )
@@ -1382,7 +1387,16 @@ def run(args: argparse.Namespace, plan: Plan, workdir: Path, began: float) -> di
             f"in {loaded:.1f}s"
         )
         try:
-            live = asyncio.run(wait_live(service.url, checkout_key, bodies, expected, args.workers))
+            live = asyncio.run(
+                wait_live(
+                    service.url,
+                    checkout_key,
+                    bodies,
+                    expected,
+                    args.workers,
+                    deadline_s=30 + len(rule_bodies) / 100,  # a reload per rules write
+                )
+            )
         except SystemExit:
             log(f"service log:\n{service.tail()}")
             raise

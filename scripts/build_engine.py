@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.clean:
         shutil.rmtree(BUILD, ignore_errors=True)
         return 0
+    os.chdir(ROOT)  # mypyc takes the sources' paths relative to the project root
     if not args.force and is_current():
         print(f"engine build is current: {BUILD.relative_to(ROOT)}")
         return 0

@@ -209,11 +209,23 @@ def _blocked(pricing: Pricing, candidate: Candidate, combo: Combo) -> bool:
 
 
 def evaluate(pricing: Pricing, combo: Combo) -> Evaluation:
+    amounts, placed = place_items(pricing, combo.items)
+    return _evaluated(pricing, combo, amounts, placed, place_stage(pricing, combo.order, amounts))
+
+
+def _evaluated(
+    pricing: Pricing,
+    combo: Combo,
+    amounts: list[int],
+    placed: list[Placed],
+    order: tuple[list[int], list[Placed]],
+) -> Evaluation:
+    """``evaluate`` from the item stage's amounts and placements and the order stage's
+    (``place_stage`` of ``combo.order`` on those amounts), already computed."""
     starts: dict[Stage, list[int]] = {}
     starts[Stage.ITEM] = [line.list_total for line in pricing.request.lines]
-    amounts, placed = place_items(pricing, combo.items)
     starts[Stage.ORDER] = amounts
-    amounts, more = place_stage(pricing, combo.order, amounts)
+    amounts, more = order
     placed += more
     starts[Stage.COUPON] = amounts
     amounts, more = place_stage(pricing, combo.coupon, amounts)
@@ -698,8 +710,8 @@ def combinations_above(pricing: Pricing, fixed: list[Candidate | None], limit: i
     return space + len(pricing.exclusives) > limit
 
 
-def _forced(pricing: Pricing, fixed: list[Candidate | None]) -> Combo | None:
-    """The one legal combination when nothing can conflict, else None.
+def _forced(pricing: Pricing, fixed: list[Candidate | None]) -> Evaluation | None:
+    """The one legal combination when nothing can conflict, priced, else None.
 
     With no coupons (optional by nature), no exclusive promotion, no exclusion
     group held by two candidates, at most one item option per line (or one decided
@@ -722,16 +734,17 @@ def _forced(pricing: Pricing, fixed: list[Candidate | None]) -> Combo | None:
         decided.index if decided is not None else options[0].index if options else -1
         for options, decided in zip(pricing.line_options, fixed, strict=True)
     )
-    amounts, _ = place_items(pricing, items)
+    item_amounts, item_placed = place_items(pricing, items)
     order = tuple(
-        c.index for c in pricing.by_stage[Stage.ORDER] if pricing.assess(c, amounts).applicable
+        c.index for c in pricing.by_stage[Stage.ORDER] if pricing.assess(c, item_amounts).applicable
     )
-    amounts, _ = place_stage(pricing, order, amounts)
+    order_stage = place_stage(pricing, order, item_amounts)
     shipping = -1
     for candidate in pricing.by_stage[Stage.SHIPPING]:
-        if pricing.assess(candidate, amounts).applicable:
+        if pricing.assess(candidate, order_stage[0]).applicable:
             shipping = candidate.index
-    return Combo(items, order, (), shipping)
+    combo = Combo(items, order, (), shipping)
+    return _evaluated(pricing, combo, item_amounts, item_placed, order_stage)
 
 
 def search(pricing: Pricing, work_limit: int | None = None) -> Outcome:
@@ -744,7 +757,7 @@ def search(pricing: Pricing, work_limit: int | None = None) -> Outcome:
     n_fixed = sum(1 for decided in fixed if decided is not None)
     forced = _forced(pricing, fixed)
     if forced is not None:
-        return Outcome(evaluate(pricing, forced), True, fixed_lines=n_fixed)
+        return Outcome(forced, True, fixed_lines=n_fixed)
     if work_limit is None:
         # PRICING.md: exact up to 4,096 legal combinations. When the choices cannot
         # make more than that, the walk is bounded by them and runs to its end.
