@@ -126,8 +126,7 @@ class RuleSet:
                 everywhere = _with(everywhere, new)
             for key in new_keys:
                 index[key] = _with(index.get(key, []), new)
-        result = RuleSet.__new__(RuleSet)
-        result.version = version
+        result = RuleSet((), version)  # (not __new__: a mypyc-compiled class needs __init__)
         result.promotions = tuple(promotions)
         result._by_id = by_id
         result._everywhere = everywhere

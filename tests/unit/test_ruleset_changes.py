@@ -40,5 +40,18 @@ def test_a_change_gives_the_rule_set_built_afresh(
     stored = [p for p in after if keep or p not in before]
     removed = [p.id for p in before if p.id not in after_ids] + ["never-there"]
     changed = old.changed(stored, removed, "v#2")
-    assert vars(changed) == vars(fresh)
-    assert vars(old) == vars(RuleSet(before, "v#1"))  # the old one is untouched
+    assert _state(changed) == _state(fresh)
+    assert _state(old) == _state(RuleSet(before, "v#1"))  # the old one is untouched
+
+
+_FIELDS = ("version", "promotions", "_by_id", "_everywhere", "_index")
+
+
+def _state(rules: RuleSet) -> dict[str, object]:
+    """Every attribute: ``vars`` on the interpreted class, so that a field added to
+    ``RuleSet`` and missed by ``changed()`` fails here; the known fields on a
+    mypyc-compiled one (no ``__dict__``)."""
+    if hasattr(rules, "__dict__"):
+        assert set(vars(rules)) == set(_FIELDS), "RuleSet has a field this test does not know"
+        return dict(vars(rules))
+    return {name: getattr(rules, name) for name in _FIELDS}
