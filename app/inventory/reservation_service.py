@@ -104,39 +104,34 @@ class ReservationService:
     # ---------------------------------------------------------------- reserve
 
     async def reserve(self, request: ReservationRequest) -> tuple[StoredReservation, bool]:
-        """The reservation for ``request.order_id``, and whether this call made it.
-
-        The ledger is read only when the attempt does not make a reservation
-        (it lost, or a twin wrote the order_id first): a repeat of an order that
-        has a reservation is answered with it, whatever its body (even a stale
-        ``expected_total``), after pricing it."""
+        """The reservation for ``request.order_id``, and whether this call made it."""
+        # an order that has a reservation gets it back before anything is priced:
+        # a repeat is answered the same whatever its body (even a stale expected_total)
+        existing = await self._existing(request.order_id)
+        if existing is not None:
+            return existing, False
         for _ in range(_ATTEMPTS):
-            reservation_id = f"r-{uuid.uuid4().hex}"
             try:
-                made = await self._attempt(request, reservation_id)
+                made = await self._attempt(request)
             except PricingError:
-                existing = await self._existing(request.order_id, own=reservation_id)
+                # whatever the body, an order_id that has a reservation gets it
+                existing = await self._existing(request.order_id)
                 if existing is None:
                     raise
                 return existing, False
             if made is not None:
                 return made, True
-            existing = await self._existing(request.order_id, own=reservation_id)
+            existing = await self._existing(request.order_id)
             if existing is not None:
                 return existing, False
         raise Unavailable("another request for this order_id keeps failing; retry")
 
-    async def _existing(self, order_id: str, *, own: str) -> StoredReservation | None:
+    async def _existing(self, order_id: str) -> StoredReservation | None:
         """The order's reservation once it has settled (a twin request may still be
-        making it); None when there is none, when the twin's attempt failed, or
-        when the row is this request's own failed attempt (``own``: its pending
-        row stays for the sweeper when it could not be deleted; this request
-        answers with its own failure instead of waiting on itself)."""
+        making it); None when there is none, or the twin's attempt failed."""
         found = await self._ledger.by_order(order_id)
         deadline = time.monotonic() + self._wait_seconds
         while found is not None and found.status is ReservationStatus.PENDING:
-            if found.id == own:
-                return None
             if time.monotonic() > deadline:
                 raise Unavailable("a reservation for this order_id is still being made; retry")
             await asyncio.sleep(_POLL_SECONDS)
@@ -147,9 +142,7 @@ class ReservationService:
         # a reservation holds today's price: the request's time does not apply
         return await self._quotes.quote(request.query, at=now)
 
-    async def _attempt(
-        self, request: ReservationRequest, reservation_id: str
-    ) -> StoredReservation | None:
+    async def _attempt(self, request: ReservationRequest) -> StoredReservation | None:
         now = self._clock()
         priced = await self._quote(request, now)
         if priced.quote.degraded:
@@ -166,7 +159,7 @@ class ReservationService:
         customer_id = request.customer_id
         takes, promotions = plan(priced.quote)
         new = NewReservation(
-            id=reservation_id,
+            id=f"r-{uuid.uuid4().hex}",
             order_id=request.order_id,
             customer_id=customer_id,
             expires_at=now + self._ttl,
