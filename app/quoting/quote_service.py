@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,8 +35,22 @@ class PriceFunction(Protocol):
     """``app.rules.engine.price``, or a fake of it."""
 
     def __call__(
-        self, rules: RuleSet, request: QuoteRequest, *, work_limit: int | None = None
+        self,
+        rules: RuleSet,
+        request: QuoteRequest,
+        *,
+        work_limit: int | None = None,
+        pause: Callable[[], None] | None = None,
     ) -> Quote: ...
+
+
+def _let_others_run() -> None:
+    """Hand the GIL over if another thread (the event loop) waits for it: a sleep
+    of zero releases it, and CPython makes the releasing thread wait until the one
+    that asked has taken it. Called by the engine thread's search every few hundred
+    line steps (the compiled engine never passes through the interpreter, where the
+    GIL is otherwise handed over)."""
+    time.sleep(0)
 
 
 # A quote whose search needs more than this many line steps (a millisecond or two)
@@ -132,7 +147,8 @@ class QuoteService:
             if not quote.search_stopped:
                 return quote
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._engine_thread, partial(self._price, rules, request))
+        priced = partial(self._price, rules, request, pause=_let_others_run)
+        return await loop.run_in_executor(self._engine_thread, priced)
 
     async def quote(self, query: QuoteQuery, *, at: datetime | None = None) -> Quoted:
         """Price the cart against the current rules with live readings; ``at``

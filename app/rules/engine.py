@@ -13,6 +13,7 @@ The steps, each a function below:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.rules.benefits import ITEM_RULES, ORDER_RULES, SHIPPING_RULES
@@ -171,13 +172,21 @@ def _present(pricing: Pricing, rules: RuleSet) -> list[_Presented]:
     return out
 
 
-def price(rules: RuleSet, request: QuoteRequest, *, work_limit: int | None = None) -> Quote:
+def price(
+    rules: RuleSet,
+    request: QuoteRequest,
+    *,
+    work_limit: int | None = None,
+    pause: Callable[[], None] | None = None,
+) -> Quote:
     """Price ``request`` against ``rules``: the lowest legal total, explained.
 
     ``work_limit`` bounds the search (``search.WORK_LIMIT`` by default). A caller may
     first try a small limit and, when ``Quote.search_stopped`` says the bound cut the
     walk short, price again with the default: a walk that finishes gives the same
     answer under any limit, so the quote does not depend on which one answered.
+    ``pause`` is called every few hundred line steps of the search (a thread that
+    prices hands it a function that lets the other threads run); it changes nothing.
     """
     pricing = Pricing(request)
     for promotion in rules.auto_candidates(request.lines):
@@ -185,7 +194,7 @@ def price(rules: RuleSet, request: QuoteRequest, *, work_limit: int | None = Non
     presented = _present(pricing, rules)
     pricing.freeze()
 
-    outcome = search(pricing, work_limit)
+    outcome = search(pricing, work_limit, pause)
     evaluation = outcome.evaluation
     quote = _quote(pricing, rules, evaluation, evaluation.combo, presented, outcome.optimal)
     return dataclasses.replace(quote, search_stopped=outcome.stopped) if outcome.stopped else quote

@@ -23,7 +23,7 @@ walk is exact, whatever the number of legal combinations.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -40,6 +40,11 @@ WORK_LIMIT = 25_000
 # how often (in item lines) the item-stage bound is measured again for the choices
 # made so far: every line prunes most but costs most (docs/engine.md)
 REFRESH_EVERY = 3
+# How often (in line steps) a long walk calls the ``pause`` it was handed. A caller
+# that runs the search on a thread hands it a function that lets other threads run
+# (a compiled engine never returns to the interpreter, which is where the GIL is
+# handed over, so without it the event loop would wait for whole searches).
+PAUSE_EVERY = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,10 +267,16 @@ class Outcome:
 
 class _Search:
     def __init__(
-        self, pricing: Pricing, fixed: list[Candidate | None], work_limit: int | None
+        self,
+        pricing: Pricing,
+        fixed: list[Candidate | None],
+        work_limit: int | None,
+        pause: Callable[[], None] | None = None,
     ) -> None:
         self.pricing = pricing
         self.work_limit = work_limit
+        self.pause = pause
+        self.next_pause = PAUSE_EVERY
         self.candidates = pricing.candidates
         self.n_lines = len(pricing.request.lines)
         self.fixed = fixed
@@ -292,6 +303,9 @@ class _Search:
         It never stops before a first legal combination is found (the greedy path,
         walked first, is legal and costs a few steps per line and candidate)."""
         self.work += units
+        if self.pause is not None and self.work >= self.next_pause:
+            self.next_pause = self.work + PAUSE_EVERY
+            self.pause()
         if self.work_limit is not None and self.work > self.work_limit and self.best is not None:
             self.optimal = False
             self.stopped = True
@@ -747,11 +761,15 @@ def _forced(pricing: Pricing, fixed: list[Candidate | None]) -> Evaluation | Non
     return _evaluated(pricing, combo, item_amounts, item_placed, order_stage)
 
 
-def search(pricing: Pricing, work_limit: int | None = None) -> Outcome:
+def search(
+    pricing: Pricing, work_limit: int | None = None, pause: Callable[[], None] | None = None
+) -> Outcome:
     """The best legal combination priced in full, and whether the search was exhaustive.
 
     ``work_limit`` (default ``WORK_LIMIT``) bounds the walk in line steps. A walk that
     finishes is exact, so every limit it finishes under gives the same answer.
+    ``pause``, when given, is called every ``PAUSE_EVERY`` line steps; it changes
+    nothing in the answer.
     """
     fixed = independent_lines(pricing)
     n_fixed = sum(1 for decided in fixed if decided is not None)
@@ -762,7 +780,7 @@ def search(pricing: Pricing, work_limit: int | None = None) -> Outcome:
         # PRICING.md: exact up to 4,096 legal combinations. When the choices cannot
         # make more than that, the walk is bounded by them and runs to its end.
         work_limit = WORK_LIMIT if combinations_above(pricing, fixed, EXACT_LIMIT) else None
-    state = _Search(pricing, fixed, work_limit)
+    state = _Search(pricing, fixed, work_limit, pause)
     try:
         state.alone()
         state.items(0, [-1] * state.n_lines, 0)

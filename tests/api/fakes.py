@@ -7,6 +7,7 @@ maps a ``Quote`` out, independently of the engine's arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.rules.model import (
@@ -27,7 +28,12 @@ class RecordingPricer:
     calls: list[tuple[RuleSet, QuoteRequest]] = field(default_factory=list)
 
     def __call__(
-        self, rules: RuleSet, request: QuoteRequest, *, work_limit: int | None = None
+        self,
+        rules: RuleSet,
+        request: QuoteRequest,
+        *,
+        work_limit: int | None = None,
+        pause: Callable[[], None] | None = None,
     ) -> Quote:
         self.calls.append((rules, request))
         lines = tuple(
@@ -72,7 +78,11 @@ class RecordingPricer:
 
 
 def floor_capped_quote(
-    rules: RuleSet, request: QuoteRequest, *, work_limit: int | None = None
+    rules: RuleSet,
+    request: QuoteRequest,
+    *,
+    work_limit: int | None = None,
+    pause: Callable[[], None] | None = None,
 ) -> Quote:
     """One line, one promotion, trimmed by a floor: for the response mapping."""
     line = request.lines[0]
@@ -105,5 +115,11 @@ def floor_capped_quote(
     )
 
 
-def exploding(rules: RuleSet, request: QuoteRequest, *, work_limit: int | None = None) -> Quote:
+def exploding(
+    rules: RuleSet,
+    request: QuoteRequest,
+    *,
+    work_limit: int | None = None,
+    pause: Callable[[], None] | None = None,
+) -> Quote:
     raise RuntimeError("secret internals: /etc/passwd line 42")

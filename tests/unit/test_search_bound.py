@@ -209,6 +209,25 @@ def test_adversarial_carts_are_priced_within_the_bound(family: str, size: int) -
         assert outcome.work > WORK_LIMIT
 
 
+@pytest.mark.parametrize(("family", "size"), [("near_threshold", 60), ("shoes", 500)])
+def test_a_long_search_pauses_every_few_hundred_steps_and_answers_the_same(
+    family: str, size: int
+) -> None:
+    """The engine thread hands the search a ``pause`` (it lets the event loop run);
+    a long walk calls it at most once per ``PAUSE_EVERY`` line steps (a step that
+    reads a long cart counts all its lines), and the quote is the one priced
+    without it."""
+    promotions, request = FAMILIES[family](size, 0)
+    rules = RuleSet(promotions, VERSION)
+    pauses: list[None] = []
+    paused = price(rules, request, pause=lambda: pauses.append(None))
+    assert paused == price(rules, request)
+    _, outcome = _outcome(promotions, request)
+    assert outcome.work >= search_module.PAUSE_EVERY, "a walk long enough to pause"
+    assert outcome.work // (2 * search_module.PAUSE_EVERY) <= len(pauses)
+    assert len(pauses) <= outcome.work // search_module.PAUSE_EVERY
+
+
 def test_a_cart_of_at_most_4096_combinations_runs_to_the_end() -> None:
     """12 lines of two competing offers around a 满减 tier: 4,096 combinations, so
     the spec wants them exact, work bound or not."""
