@@ -111,11 +111,14 @@ class ReservationService:
         if existing is not None:
             return existing, False
         for _ in range(_ATTEMPTS):
+            reservation_id = f"r-{uuid.uuid4().hex}"
             try:
-                made = await self._attempt(request)
+                made = await self._attempt(request, reservation_id)
             except PricingError:
-                # whatever the body, an order_id that has a reservation gets it
-                existing = await self._existing(request.order_id)
+                # whatever the body, an order_id that has a reservation gets it; a
+                # pending row this attempt left behind (its removal failed) is not
+                # waited for: it will never settle, the sweeper removes it
+                existing = await self._existing(request.order_id, own=reservation_id)
                 if existing is None:
                     raise
                 return existing, False
@@ -126,10 +129,13 @@ class ReservationService:
                 return existing, False
         raise Unavailable("another request for this order_id keeps failing; retry")
 
-    async def _existing(self, order_id: str) -> StoredReservation | None:
+    async def _existing(self, order_id: str, *, own: str | None = None) -> StoredReservation | None:
         """The order's reservation once it has settled (a twin request may still be
-        making it); None when there is none, or the twin's attempt failed."""
+        making it); None when there is none, the twin's attempt failed, or the row
+        is ``own``'s (the caller's failed attempt) and still pending."""
         found = await self._ledger.by_order(order_id)
+        if found is not None and found.id == own and found.status is ReservationStatus.PENDING:
+            return None
         deadline = time.monotonic() + self._wait_seconds
         while found is not None and found.status is ReservationStatus.PENDING:
             if time.monotonic() > deadline:
@@ -142,7 +148,9 @@ class ReservationService:
         # a reservation holds today's price: the request's time does not apply
         return await self._quotes.quote(request.query, at=now)
 
-    async def _attempt(self, request: ReservationRequest) -> StoredReservation | None:
+    async def _attempt(
+        self, request: ReservationRequest, reservation_id: str
+    ) -> StoredReservation | None:
         now = self._clock()
         priced = await self._quote(request, now)
         if priced.quote.degraded:
@@ -159,7 +167,7 @@ class ReservationService:
         customer_id = request.customer_id
         takes, promotions = plan(priced.quote)
         new = NewReservation(
-            id=f"r-{uuid.uuid4().hex}",
+            id=reservation_id,
             order_id=request.order_id,
             customer_id=customer_id,
             expires_at=now + self._ttl,

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.errors import Unavailable
 from app.inventory.reservation_service import ReservationService, order_of
 from app.inventory.stock import FlashTake, PromotionTake
 from app.promotions.repository import StoredCode
@@ -211,7 +212,9 @@ class StaleCounters:
         return Readings()
 
 
-def rewire(running: Running, *, counters: Any = None, repository: Any = None) -> None:
+def rewire(
+    running: Running, *, counters: Any = None, repository: Any = None, ledger: Any = None
+) -> None:
     """Give the running app a reservation service with other readers (the fakes here)."""
     wiring = running.wiring
     quotes = QuoteService(
@@ -222,7 +225,7 @@ def rewire(running: Running, *, counters: Any = None, repository: Any = None) ->
     )
     wiring.reservations = ReservationService(
         quotes=quotes,
-        ledger=wiring.ledger,
+        ledger=ledger or wiring.ledger,
         inventory=wiring.stock,
         record_quote=wiring.record_quote,
         ttl=timedelta(minutes=15),
@@ -347,6 +350,37 @@ async def test_a_code_taken_by_another_order_in_between_is_409_conflict(start: S
     lost = await reserve(client, body("o-2", customer="u-2", coupon_codes=[code]))
     assert_problem(lost, 409, "conflict")
     assert await level(client) == (10, 9, 1, 0)  # its flash unit was given back
+
+
+class LedgerDownMidway:
+    """The database answers the pending row, then stops answering (the marking and
+    the clean-up of that row both fail)."""
+
+    def __init__(self, ledger: Any) -> None:
+        self._ledger = ledger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+    async def mark_reserved(self, *args: Any, **kwargs: Any) -> Any:
+        raise Unavailable("the database did not answer in time")
+
+    async def forget(self, reservation_id: str) -> None:
+        raise Unavailable("the database did not answer in time")
+
+
+async def test_a_failed_attempt_does_not_wait_for_its_own_pending_row(start: Start) -> None:
+    """The attempt's pending row could not be removed: the answer is the failure at
+    once (not a wait for that row to settle, which it never will), the units go back
+    to Redis, and the row is left for the sweeper."""
+    running = await start()
+    client = running.client
+    await create(client, flash())
+    rewire(running, ledger=LedgerDownMidway(running.wiring.ledger))
+    failed = await reserve(client, body("o-1"))
+    problem = assert_problem(failed, 503, "unavailable")
+    assert "still being made" not in problem["detail"], problem
+    assert await level(client) == (10, 10, 0, 0)
 
 
 # ------------------------------------------------------------------- flash sales
