@@ -179,7 +179,10 @@ class Wiring:
             claims=ClaimService(
                 rules=snapshot,
                 counters=RedisClaims(
-                    client, prefix=settings.redis_prefix, timeout=settings.redis_timeout_seconds
+                    client,
+                    prefix=settings.redis_prefix,
+                    timeout=settings.redis_timeout_seconds,
+                    breaker=breakers["redis"],
                 ),
                 ledger=SqlClaimRepository(
                     engine, timeout=settings.db_timeout_seconds, breaker=breakers["database"]
@@ -187,7 +190,10 @@ class Wiring:
             ),
             attempts=CodeAttempts(
                 RedisAttempts(
-                    client, prefix=settings.redis_prefix, timeout=settings.redis_timeout_seconds
+                    client,
+                    prefix=settings.redis_prefix,
+                    timeout=settings.redis_timeout_seconds,
+                    breaker=breakers["redis"],
                 ),
                 AttemptLimits(
                     per_customer=settings.code_attempts_per_customer,

@@ -85,8 +85,8 @@ class CodeAttempts:
                     for subject, _ in subjects
                 )
             )
-        except Unavailable:
-            log.warning("failed code attempts not counted: Redis did not answer")
+        except Unavailable as exc:
+            log.warning("failed code attempts not counted: %s", exc)
             return
         for (subject, limit), (count, ttl_ms) in zip(subjects, answers, strict=True):
             over = count > limit if failures else count >= limit

@@ -5,31 +5,32 @@ in the promotion's hash tag ``{p:<id>}``, so a claim is one script in one slot
 on a single Redis and on a Redis Cluster alike. The scripts live in
 ``app/coupons/lua/*.lua`` (KEYS, ARGV and returns at the top of each),
 registered once per client (EVALSHA, loaded again on ``NOSCRIPT``). Every call
-runs under ``asyncio.timeout``; a missed deadline or a lost connection becomes
-``app.errors.Unavailable``. redis-py may send a script twice (it retries after
-a connection error): ``claim.lua`` looks up the claim id before anything else,
+goes through the Redis breaker, under a deadline (``app.storage.redis_calls``);
+a missed deadline or a lost connection becomes ``app.errors.Unavailable``.
+redis-py may send a script twice (it retries after a connection error):
+``claim.lua`` looks up the claim id before anything else,
 so the second run answers ``replay`` with the same code and writes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
 from redis.commands.core import AsyncScript
 
 from app.coupons.claims import ClaimCode, ClaimCounts, ClaimLimits, CounterAnswer, StoredClaim
-from app.errors import Unavailable
 from app.inventory.keys import DEFAULT_PREFIX, KeySpace
-from app.inventory.redis_stock import UNAVAILABLE, RedisClient
+from app.resilience.breaker import CircuitBreaker
+from app.storage.redis_calls import RedisCalls, RedisClient
+from app.storage.redis_calls import ms as _ms
+from app.storage.redis_calls import opt as _opt
+from app.storage.redis_calls import text as _text
 
 SCRIPTS = ("claim", "unclaim", "claims_rebuild")
 REBUILD_CHUNK = 5_000  # claims per rebuild call: a few hundred kB of arguments
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def lua_source(name: str) -> str:
@@ -41,13 +42,16 @@ class RedisClaims:
     """``ClaimCounters`` on Redis (single, cluster, or the embedded fakeredis)."""
 
     def __init__(
-        self, redis: RedisClient, *, prefix: str = DEFAULT_PREFIX, timeout: float = 1.0
+        self,
+        redis: RedisClient,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = 1.0,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
         self._redis = redis
         self._keys = KeySpace(prefix)
-        self._timeout = timeout
+        self._guard = RedisCalls(timeout=timeout, breaker=breaker)
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(lua_source(name)) for name in SCRIPTS
         }
@@ -55,13 +59,6 @@ class RedisClaims:
     @property
     def keys(self) -> KeySpace:
         return self._keys
-
-    async def _guard(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await call()
-        except UNAVAILABLE as exc:
-            raise Unavailable(f"redis did not answer ({what}): {exc!r}") from exc
 
     async def _script(self, name: str, keys: Sequence[str], args: Sequence[str]) -> Any:
         script = self._scripts[name]
@@ -152,19 +149,3 @@ class RedisClaims:
             by_customer={_text(k): int(v) for k, v in claimers.items()},
             claim_ids=frozenset(_text(c) for c in claim_ids),
         )
-
-
-def _ms(at: datetime) -> int:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("times must be timezone-aware")
-    return (at - _EPOCH) // timedelta(milliseconds=1)
-
-
-def _opt(value: int | None) -> str:
-    return "" if value is None else str(value)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return str(value)

@@ -60,23 +60,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from importlib import resources
-from typing import Any, TypeAlias
+from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import (
-    ClusterError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    RedisClusterException,
-    TryAgainError,
-)
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.errors import Unavailable
 from app.inventory.keys import DEFAULT_PREFIX, KeySpace, PromotionKeys
@@ -99,27 +88,12 @@ from app.inventory.stock import (
 )
 from app.resilience.breaker import CircuitBreaker
 from app.rules.model import FlashItem
-
-RedisClient: TypeAlias = Redis | RedisCluster
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from app.storage.redis_calls import RedisCalls, RedisClient
+from app.storage.redis_calls import ms as _ms
+from app.storage.redis_calls import opt as _opt
+from app.storage.redis_calls import text as _text
 
 SCRIPTS = ("load_stock", "take", "confirm", "release", "rebuild")
-
-# Errors that mean "Redis did not do it, or we cannot know": a 503 for the caller.
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    TimeoutError,  # asyncio.timeout
-    RedisConnectionError,  # also BusyLoadingError, MaxConnectionsError
-    RedisTimeoutError,
-    ClusterError,  # ClusterDownError, MasterDownError
-    RedisClusterException,  # SlotNotCoveredError, ...
-    TryAgainError,
-    ReadOnlyError,
-    OutOfMemoryError,
-)
-
-
-UNAVAILABLE = _UNAVAILABLE  # the same list for the other Redis adapters (app.coupons)
 
 
 def lua_source(name: str) -> str:
@@ -148,16 +122,13 @@ class RedisStock:
         sweep_grace: timedelta = timedelta(seconds=30),
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
         if retention < timedelta(seconds=1):
             raise ValueError("retention must be at least a second")
         self._redis = redis
         self._keys = KeySpace(prefix)
-        self._timeout = timeout
+        self._calls = RedisCalls(timeout=timeout, breaker=breaker)
         self._retention = str(int(retention.total_seconds()))
         self._grace_ms = int(sweep_grace.total_seconds() * 1000)
-        self._breaker = breaker
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(lua_source(name)) for name in SCRIPTS
         }
@@ -180,17 +151,7 @@ class RedisStock:
 
     async def _guard(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
         """Every round trip: through the breaker, under the deadline."""
-        if self._breaker is None:
-            return await self._call(what, call)
-        with self._breaker.guard(what):
-            return await self._call(what, call)
-
-    async def _call(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await call()
-        except _UNAVAILABLE as exc:
-            raise Unavailable(f"redis did not answer ({what}): {exc!r}") from exc
+        return await self._calls(what, call)
 
     async def _script(self, name: str, keys: Sequence[str], args: Sequence[str]) -> Any:
         script = self._scripts[name]
@@ -739,22 +700,6 @@ def plan_takes(takes: Sequence[PromotionTake]) -> list[PromotionTake]:
 
 def _ordered(promotion_ids: Iterable[str]) -> list[str]:
     return sorted(set(promotion_ids))
-
-
-def _ms(at: datetime) -> int:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("times must be timezone-aware")
-    return (at - _EPOCH) // timedelta(milliseconds=1)
-
-
-def _opt(value: int | None) -> str:
-    return "" if value is None else str(value)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return str(value)
 
 
 def _int(value: Any) -> int:

@@ -19,7 +19,13 @@ from app.settings import Settings
 
 def make_redis(settings: Settings) -> Redis:
     if not settings.redis_url:
-        client: Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+        # the same bounded, waiting pool as a real server's: a burst waits for a
+        # connection (every call has its deadline) instead of failing at once
+        client: Redis = fakeredis.FakeAsyncRedis(
+            server=fakeredis.FakeServer(),
+            connection_pool_class=BlockingConnectionPool,
+            max_connections=settings.redis_max_connections,
+        )
         return client
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,

@@ -133,7 +133,10 @@ async def test_a_claimed_code_is_not_owner_for_others(start: Start) -> None:
 
 
 async def test_failed_code_attempts_are_limited_per_customer(start: Start) -> None:
-    client = (await start(code_attempts_per_customer=20)).client
+    # a burst of 60 quotes on a busy machine can keep a Redis call waiting for the
+    # event loop past the default 1 s deadline (the breaker would then open and the
+    # counting fail open): this test is about counting, so the deadline is generous
+    client = (await start(code_attempts_per_customer=20, redis_timeout_seconds=10.0)).client
 
     async def attempt(customer: str, n: int) -> Any:
         body = {**CART, "customer": {"id": customer}, "coupon_codes": [f"GUESS{n:04d}"]}

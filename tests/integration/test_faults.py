@@ -117,6 +117,19 @@ def transitions(breaker: str, old: str, new: str) -> float:
     return value or 0.0
 
 
+COUPON = {
+    "id": "c-grab",
+    "trigger": "coupon",
+    "benefit": {"type": "amount_off", "amount": 500},
+    "limits": {"max_claims": 100, "max_claims_per_customer": 1},
+}
+
+
+async def claim(client: httpx.AsyncClient, customer: str) -> httpx.Response:
+    body = {"customer_id": customer, "promotion_id": "c-grab"}
+    return await client.post("/v1/coupons/claim", json=body, headers=CHECKOUT)
+
+
 def quote_body() -> dict[str, Any]:
     return {"currency": "CNY", "lines": [{"sku": "F", "qty": 1, "unit_price": 3000}]}
 
@@ -173,6 +186,8 @@ async def test_redis_frozen_breaker_opens_quotes_degrade_reservations_fail_fast_
     first = await client.post("/v1/reservations", json=reservation_body("o-0", "u-0", 2),
                               headers=CHECKOUT)  # fmt: skip
     assert first.status_code == 201, first.text
+    assert (await client.post("/v1/admin/promotions", json=COUPON, headers=ADMIN)).is_success
+    assert (await claim(client, "u-0")).status_code == 201
     opened_before = transitions("redis", "closed", "open")
     closed_before = transitions("redis", "half_open", "closed")
 
@@ -194,6 +209,7 @@ async def test_redis_frozen_breaker_opens_quotes_degrade_reservations_fail_fast_
         for _ in range(10)
     ]
     refusals = [await timed(reserve(client, f"o-f{n}", f"u-f{n}")) for n in range(10)]
+    refusals += [await timed(claim(client, f"u-c{n}")) for n in range(10)]  # 领券 too
     for response, _ in quotes:
         assert response.status_code == 200
         assert response.json()["degraded"] is True
@@ -205,7 +221,7 @@ async def test_redis_frozen_breaker_opens_quotes_degrade_reservations_fail_fast_
     quote_median = statistics.median(s for _, s in quotes)
     refusal_median = statistics.median(s for _, s in refusals)
     print(f"breaker open: quote median {quote_median * 1000:.1f} ms, "
-          f"reservation median {refusal_median * 1000:.1f} ms")  # fmt: skip
+          f"reservation and claim median {refusal_median * 1000:.1f} ms")  # fmt: skip
     # the Redis deadline is 1 s: far below it means nobody waited for the frozen server
     assert quote_median < 0.25, quote_median
     assert refusal_median < 0.25, refusal_median
