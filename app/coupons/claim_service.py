@@ -186,6 +186,7 @@ class ClaimService:
             customer_id=customer_id,
             code=answer.value,
             claimed_at=now,
+            slot=answer.slot,
         )
         try:
             stored = await self._ledger.add_claim(new, limits)
@@ -195,6 +196,14 @@ class ClaimService:
         if stored.outcome is Stored.OVER_LIMIT:
             await self._take_back(promotion.id, claim_id)
             raise LimitReached(f"promotion {promotion.id} reached its {stored.detail}")
+        if stored.outcome is Stored.SLOT_TAKEN:
+            # the counters handed out a slot a stored claim holds: Redis is behind
+            # the database (it lost writes, or a claim it took back was stored after
+            # all). Load them again from the database; the caller retries.
+            log.error("claim counters of %s behind the database (%s): rebuilding",
+                      promotion.id, stored.detail)  # fmt: skip
+            await self.rebuild(promotion)
+            raise Unavailable(f"the claim counters of {promotion.id} were rebuilt; retry")
         if stored.outcome is Stored.CLAIM_ID_TAKEN:
             if answer.detail == "claimed":
                 await self._take_back(promotion.id, claim_id)

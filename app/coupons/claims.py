@@ -34,6 +34,7 @@ class CounterAnswer:
     code: ClaimCode
     detail: str = ""  # "claimed" | "replay"; the limit; "not_started" | "ended"
     value: str = ""  # the code (OK); the count so far (LIMIT_REACHED)
+    slot: int = 0  # the claim's slot (OK): 1..max_claims, distinct among the claims held
 
     @property
     def ok(self) -> bool:
@@ -57,6 +58,7 @@ class NewClaim:
     customer_id: str
     code: str
     claimed_at: datetime
+    slot: int  # from the counters: the ledger keeps slots distinct and within max_claims
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class StoredClaim:
     customer_id: str
     code: str
     claimed_at: datetime
+    slot: int
 
 
 class Stored(StrEnum):
@@ -74,6 +77,7 @@ class Stored(StrEnum):
     STORED = "stored"  # written now
     REPLAY = "replay"  # this claim id was stored before (the stored claim is returned)
     OVER_LIMIT = "over_limit"  # its own count says the limit is reached: nothing written
+    SLOT_TAKEN = "slot_taken"  # another stored claim holds the slot: the counters are behind
     CLAIM_ID_TAKEN = "claim_id_taken"  # the claim id is another customer's or promotion's
 
 
@@ -138,8 +142,9 @@ class ClaimCounters(Protocol):
 
 class ClaimLedger(Protocol):
     async def add_claim(self, claim: NewClaim, limits: ClaimLimits) -> StoreResult:
-        """Store the claim and its code, unless the stored count says a limit is
-        reached; a claim id stored before answers ``REPLAY``."""
+        """Store the claim and its code, unless a limit is reached (its slot is past
+        ``max_claims``, or the customer's stored count is at its limit) or another
+        claim holds its slot; a claim id stored before answers ``REPLAY``."""
 
     async def claims(self, promotion_id: str) -> builtins.list[StoredClaim]:
         """Every claim of a promotion, in the order made."""

@@ -77,7 +77,7 @@ class RedisClaims:
         keys = self._keys.promotion(promotion_id)
         reply = await self._script(
             "claim",
-            [keys.claims, keys.claimers, keys.claim_ids],
+            [keys.claims, keys.claimers, keys.claim_ids, keys.claim_free],
             [
                 claim_id,
                 customer_id,
@@ -89,31 +89,41 @@ class RedisClaims:
                 _opt(limits.max_claims_per_customer),
             ],
         )
-        answer, detail, value = (_text(part) for part in reply)
-        return CounterAnswer(ClaimCode(answer), detail, value)
+        answer, detail, value, slot = (_text(part) for part in reply)
+        return CounterAnswer(ClaimCode(answer), detail, value, int(slot or 0))
 
     async def unclaim(self, promotion_id: str, claim_id: str) -> bool:
         keys = self._keys.promotion(promotion_id)
-        reply = await self._script("unclaim", [keys.claimers, keys.claim_ids], [claim_id])
+        reply = await self._script(
+            "unclaim", [keys.claimers, keys.claim_ids, keys.claim_free], [claim_id]
+        )
         return _text(reply[0]) == "OK"
 
     async def rebuild(
         self, promotion_id: str, claims: Sequence[StoredClaim], *, now: datetime
     ) -> bool:
         keys = self._keys.promotion(promotion_id)
-        chunks = [claims[i : i + REBUILD_CHUNK] for i in range(0, len(claims), REBUILD_CHUNK)]
-        chunks = chunks or [[]]
-        for index, chunk in enumerate(chunks):
+        held = {claim.slot for claim in claims}
+        free = [slot for slot in range(1, max(held, default=0) + 1) if slot not in held]
+        size = REBUILD_CHUNK
+        count = max(1, -(-len(claims) // size), -(-len(free) // size))
+        for index in range(count):
+            chunk = claims[index * size : (index + 1) * size]
+            holes = free[index * size : (index + 1) * size]
             args = [
                 "1" if index == 0 else "0",
-                "1" if index == len(chunks) - 1 else "0",
+                "1" if index == count - 1 else "0",
                 str(_ms(now)),
                 str(len(chunk)),
+                str(len(holes)),
             ]
             for claim in chunk:
-                args += [claim.claim_id, claim.code, claim.customer_id]
+                args += [claim.claim_id, claim.code, claim.customer_id, str(claim.slot)]
+            args += [str(slot) for slot in holes]
             reply = await self._script(
-                "claims_rebuild", [keys.claims, keys.claimers, keys.claim_ids], args
+                "claims_rebuild",
+                [keys.claims, keys.claimers, keys.claim_ids, keys.claim_free],
+                args,
             )
             if _text(reply[0]) == "ALREADY":
                 return False

@@ -14,10 +14,14 @@ several slots: it runs one script per promotion (see ``redis_stock``).
     <prefix>{p:<id>}:res:<reservation>   hash  what that reservation took in this slot and its
                                                state (taken / confirmed / released): the
                                                idempotency record of (reservation, slot)
-    <prefix>{p:<id>}:claims              hash  loaded_at: the claim counters (领券) exist here
+    <prefix>{p:<id>}:claims              hash  loaded_at: the claim counters (领券) exist here;
+                                               next_slot: the highest claim slot handed out
     <prefix>{p:<id>}:claimers            hash  customer id -> codes claimed
-    <prefix>{p:<id>}:claim_ids           hash  claim id -> "<code> <customer id>": every claim,
-                                               the idempotency record (its length is the count)
+    <prefix>{p:<id>}:claim_ids           hash  claim id -> "<code> <customer id> <slot>": every
+                                               claim, the idempotency record (its length is
+                                               the count)
+    <prefix>{p:<id>}:claim_free          set   slots given back (a claim taken back), used
+                                               again before next_slot grows
 
 ``loaded_at`` in the promotion hash marks a promotion whose counters exist in
 this Redis; the scripts refuse to take from a promotion without it, so an
@@ -75,6 +79,10 @@ class PromotionKeys:
     @property
     def claim_ids(self) -> str:
         return f"{self.tag}:claim_ids"
+
+    @property
+    def claim_free(self) -> str:
+        return f"{self.tag}:claim_free"
 
     def stock(self, sku: str) -> str:
         return f"{self.tag}:stock:{sku}"

@@ -2,13 +2,14 @@
 ``coupon_claim_counts``; it implements ``app.coupons.claims.ClaimLedger``.
 
 A claim is one transaction: the code row (``coupon_codes``, kind ``unique``,
-owned by the customer), the claim row, then the customer's count and the
-promotion's count, each raised only while below its limit (``INSERT … ON
-CONFLICT DO UPDATE … WHERE claimed < limit``). The promotion's count row is
-taken last, so its lock is held for the shortest time; a limit reached rolls
-everything back. Redis decides first (``claim.lua``) and keeps the load away
-from here; these counts make the limits hold even when Redis lost what it
-knew (docs/coupons.md). PostgreSQL and SQLite alike.
+owned by the customer), the claim row with its slot, then the customer's count,
+raised only while below its limit (``INSERT … ON CONFLICT DO UPDATE … WHERE
+claimed < limit``). The promotion's total is bounded by the slot: it must be
+within ``max_claims`` and is unique per promotion, so no row is shared by the
+claims of one promotion and their commits do not queue behind each other.
+Redis decides first (``claim.lua``, which hands out the slots) and keeps the
+load away from here; the slots and counts make the limits hold even when Redis
+lost what it knew (docs/coupons.md). PostgreSQL and SQLite alike.
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from app.coupons.claims import (
 from app.storage.sql_store import SqlStore
 from app.storage.tables import CouponClaimCountRow, CouponClaimRow, CouponCodeRow
 
-EVERY_CUSTOMER = ""  # the customer_id of a promotion's total count
-
 
 class _OverLimit(Exception):
     """A count is at its limit (internal: rolls the transaction back)."""
@@ -41,6 +40,8 @@ class _OverLimit(Exception):
 
 class SqlClaimRepository(SqlStore):
     async def add_claim(self, claim: NewClaim, limits: ClaimLimits) -> StoreResult:
+        if claim.slot < 1 or (limits.max_claims is not None and claim.slot > limits.max_claims):
+            return StoreResult(Stored.OVER_LIMIT, detail="max_claims")
         try:
             async with self._transaction("add claim") as session:
                 session.add(
@@ -60,26 +61,24 @@ class SqlClaimRepository(SqlStore):
                         customer_id=claim.customer_id,
                         code=claim.code,
                         claimed_at=claim.claimed_at,
+                        slot=claim.slot,
                     )
                 )
                 await session.flush()
-                await self._count(session, claim, claim.customer_id, limits.max_claims_per_customer)
-                await self._count(session, claim, EVERY_CUSTOMER, limits.max_claims)
+                await self._count(session, claim, limits.max_claims_per_customer)
         except _OverLimit as exc:
             return StoreResult(Stored.OVER_LIMIT, detail=str(exc))
         except sa_exc.IntegrityError:
             return await self._replay(claim)
         return StoreResult(Stored.STORED, _stored_of(claim))
 
-    async def _count(
-        self, session: AsyncSession, claim: NewClaim, customer_id: str, limit: int | None
-    ) -> None:
+    async def _count(self, session: AsyncSession, claim: NewClaim, limit: int | None) -> None:
         if limit is not None and limit < 1:
-            raise _OverLimit(_limit_name(customer_id))
+            raise _OverLimit("max_claims_per_customer")
         table = CouponClaimCountRow.__table__
         dialect: Any = postgresql if self.is_postgres else sqlite
         statement = dialect.insert(table).values(
-            promotion_id=claim.promotion_id, customer_id=customer_id, claimed=1
+            promotion_id=claim.promotion_id, customer_id=claim.customer_id, claimed=1
         )
         statement = statement.on_conflict_do_update(
             index_elements=[table.c.promotion_id, table.c.customer_id],
@@ -87,14 +86,23 @@ class SqlClaimRepository(SqlStore):
             where=None if limit is None else table.c.claimed < limit,
         ).returning(table.c.claimed)
         if (await session.execute(statement)).first() is None:
-            raise _OverLimit(_limit_name(customer_id))
+            raise _OverLimit("max_claims_per_customer")
 
     async def _replay(self, claim: NewClaim) -> StoreResult:
-        """The insert clashed: the same claim stored before (a replay), or its
-        id used by someone else (or, once in 2^60, its code)."""
+        """The insert clashed: the same claim stored before (a replay), its id
+        used by someone else, its slot held by another claim (the counters are
+        behind the database), or, once in 2^60, its code."""
         async with self._transaction("read claim") as session:
             row = await session.get(CouponClaimRow, claim.claim_id)
             if row is None:
+                holder = await session.scalar(
+                    select(CouponClaimRow.claim_id).where(
+                        CouponClaimRow.promotion_id == claim.promotion_id,
+                        CouponClaimRow.slot == claim.slot,
+                    )
+                )
+                if holder is not None:
+                    return StoreResult(Stored.SLOT_TAKEN, detail=f"slot {claim.slot}")
                 return StoreResult(Stored.CLAIM_ID_TAKEN, detail="code clash")
             stored = _stored(row)
         if stored.customer_id != claim.customer_id or stored.promotion_id != claim.promotion_id:
@@ -129,10 +137,6 @@ class SqlClaimRepository(SqlStore):
             ]
 
 
-def _limit_name(customer_id: str) -> str:
-    return "max_claims" if customer_id == EVERY_CUSTOMER else "max_claims_per_customer"
-
-
 def _stored_of(claim: NewClaim) -> StoredClaim:
     return StoredClaim(
         claim_id=claim.claim_id,
@@ -140,6 +144,7 @@ def _stored_of(claim: NewClaim) -> StoredClaim:
         customer_id=claim.customer_id,
         code=claim.code,
         claimed_at=claim.claimed_at,
+        slot=claim.slot,
     )
 
 
@@ -150,4 +155,5 @@ def _stored(row: CouponClaimRow) -> StoredClaim:
         customer_id=row.customer_id,
         code=row.code,
         claimed_at=row.claimed_at,
+        slot=row.slot,
     )

@@ -21,9 +21,12 @@ Claims (领券; docs/coupons.md):
 - ``coupon_claims``: one row per claim: its ``claim_id`` (the idempotency
   key), the promotion, the customer and the code given (a ``coupon_codes``
   row of kind ``unique`` with that ``customer_id``, written together).
-- ``coupon_claim_counts``: per promotion, the claims in all (``customer_id``
-  ``''``) and per customer; each claim raises both in its transaction, only
-  while below the promotion's limits: the database's own word on them.
+- ``coupon_claim_counts``: per promotion and customer, the claims that
+  customer holds; each claim raises its customer's row in its transaction,
+  only while below ``max_claims_per_customer``. The promotion's total has no
+  row: each claim holds a slot (1..``max_claims``, from the Redis counters),
+  unique per promotion in ``coupon_claims``, so claims of one hot promotion do
+  not queue on one row lock through their commits.
 
 The reservations and the ledger (docs/reservations.md):
 
@@ -59,6 +62,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -149,6 +153,8 @@ class CouponClaimRow(Base):
     __tablename__ = "coupon_claims"
     __table_args__ = (
         Index("ix_coupon_claims_promotion_id_claimed_at", "promotion_id", "claimed_at"),
+        # distinct slots bound a promotion's claims without a shared count row
+        UniqueConstraint("promotion_id", "slot", name="uq_coupon_claims_promotion_id_slot"),
     )
 
     claim_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -158,6 +164,7 @@ class CouponClaimRow(Base):
     customer_id: Mapped[str] = mapped_column(String(128), index=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    slot: Mapped[int] = mapped_column(BigInteger)
 
 
 class CouponClaimCountRow(Base):

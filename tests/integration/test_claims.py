@@ -27,8 +27,9 @@ import pytest
 from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import func, select
 
-from app.coupons.claims import ClaimCode, ClaimLimits
+from app.coupons.claims import ClaimCode, ClaimLimits, StoredClaim
 from app.coupons.redis_claims import RedisClaims
+from app.inventory.keys import KeySpace
 from app.rules.engine import price
 from app.rules.model import Customer, Line, PresentedCoupon, QuoteRequest, Readings
 from app.storage.tables import CouponClaimRow, CouponCodeRow
@@ -117,8 +118,85 @@ async def test_a_thousand_claims_give_exactly_the_limit(start_postgres: Start) -
     assert max(Counter(c for c, _ in winners).values()) == 1
     stored = await stored_claims(running, "hot")
     assert sorted(stored) == sorted(winners)
+    assert await stored_slots(running, "hot") == list(range(1, LIMIT + 1))
     promotion = running.wiring.snapshot.rules.get("hot")
     assert await running.wiring.claims.reconcile(promotion) == []
+
+
+async def stored_slots(running: Running, promotion_id: str) -> list[int]:
+    async with running.wiring.engine.connect() as conn:
+        rows = await conn.scalars(
+            select(CouponClaimRow.slot).where(CouponClaimRow.promotion_id == promotion_id)
+        )
+        return sorted(rows)
+
+
+@pytest.mark.parametrize("limit", [10, 12])
+async def test_counters_behind_the_database_are_rebuilt_and_the_limit_holds(
+    start_postgres: Start, limit: int
+) -> None:
+    """Redis loses its last three claims (an AOF that lost its last second): the
+    next claim gets a slot a stored claim holds, the database refuses it, the
+    counters are rebuilt from the database (503, retry), and the limit holds."""
+    running = await start_postgres(**SHARED_LOOP)
+    client = running.client
+    coupon = hot_coupon("lossy", limits={"max_claims": limit, "max_claims_per_customer": 1})
+    await client.post("/v1/admin/promotions", json=coupon, headers=ADMIN)
+    for n in range(10):
+        body = {"customer_id": f"u-{n}", "promotion_id": "lossy"}
+        assert (await client.post("/v1/coupons/claim", json=body, headers=CHECKOUT)).is_success
+    redis = running.wiring.redis
+    keys = KeySpace(running.wiring.settings.redis_prefix).promotion("lossy")
+    records = {k.decode(): v.decode() for k, v in (await redis.hgetall(keys.claim_ids)).items()}
+    lost = sorted(records, key=lambda k: int(records[k].rsplit(" ", 1)[1]))[-3:]
+    for claim_id in lost:
+        customer = records[claim_id].split(" ")[1]
+        await redis.hdel(keys.claim_ids, claim_id)
+        await redis.hdel(keys.claimers, customer)
+    await redis.hincrby(keys.claims, "next_slot", -3)
+
+    body = {"customer_id": "late", "promotion_id": "lossy"}
+    clash = await client.post("/v1/coupons/claim", json=body, headers=CHECKOUT)
+    assert clash.status_code == 503, clash.text
+    assert clash.json()["code"] == "unavailable"
+    retry = await client.post("/v1/coupons/claim", json=body, headers=CHECKOUT)
+    if limit == 10:
+        assert retry.status_code == 409, retry.text
+        assert retry.json()["code"] == "limit_reached"
+    else:
+        assert retry.status_code == 201, retry.text
+    assert await stored_slots(running, "lossy") == list(range(1, min(limit, 11) + 1))
+    promotion = running.wiring.snapshot.rules.get("lossy")
+    assert await running.wiring.claims.reconcile(promotion) == []
+
+
+async def test_slots_taken_back_are_given_again_and_rebuilt_as_free(
+    start_postgres: Start,
+) -> None:
+    """A claim taken back (the database did not store it) frees its slot for the
+    next claim; a rebuild from stored claims with a hole hands the hole out first."""
+    running = await start_postgres(**SHARED_LOOP)
+    counters = RedisClaims(running.wiring.redis, prefix=unique_prefix(), timeout=5)
+    limits = ClaimLimits(max_claims=5)
+
+    async def claim(n: int, customer: str = "u 1") -> Any:  # a customer id with a space
+        return await counters.claim(
+            "p", claim_id=f"c{n}", customer_id=customer, code=f"CODE{n}", limits=limits, now=T0
+        )
+
+    assert await counters.rebuild("p", [], now=T0)
+    assert [(await claim(n)).slot for n in range(3)] == [1, 2, 3]
+    assert (await claim(1)).slot == 2  # a replay: its own slot
+    assert await counters.unclaim("p", "c1")
+    assert (await claim(9)).slot == 2
+    assert (await claim(10)).slot == 4
+
+    stored = [StoredClaim(f"s{slot}", "p", "u-2", f"S{slot}", T0, slot) for slot in (1, 2, 5)]
+    await counters.unload("p")
+    assert await counters.rebuild("p", stored, now=T0)
+    slots = sorted([(await claim(20 + n, f"n{n}")).slot for n in range(2)])
+    assert slots == [3, 4]
+    assert (await claim(30, "n9")).code is ClaimCode.LIMIT_REACHED
 
 
 async def test_redis_emptied_mid_burst(start_postgres: Start) -> None:
@@ -323,6 +401,9 @@ async def test_claims_on_the_cluster(cluster_client: RedisCluster) -> None:
         results = await asyncio.gather(*(one(promotion_id, n, c) for n, c in enumerate(customers)))
         winners = [c for c, a in results if a.code is ClaimCode.OK]
         assert len(winners) == LIMIT
+        assert sorted(a.slot for _, a in results if a.code is ClaimCode.OK) == list(
+            range(1, LIMIT + 1)
+        )
         assert max(Counter(winners).values()) == 1
         assert {a.code for _, a in results} == {ClaimCode.OK, ClaimCode.LIMIT_REACHED}
         state = await counters.inspect(promotion_id)

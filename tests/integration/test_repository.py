@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from alembic import command
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.errors import Conflict, NotFound, Unavailable
@@ -14,6 +17,7 @@ from app.storage import db
 from app.storage.sql_promotions import SqlPromotionRepository
 from tests.conftest import Backend
 
+T0 = datetime(2026, 11, 11, tzinfo=UTC)
 BODY = {"id": "p1", "benefit": {"type": "amount_off", "amount": 100}}
 
 
@@ -169,3 +173,53 @@ async def test_an_import_is_one_version_and_all_or_nothing(repo: SqlPromotionRep
     ]  # fmt: skip
     changes = await repo.changes_since(imported.version.counter - 1)
     assert sorted(r.id for r in changes.rows) == ["n0", "n1", "n2", "p1"]
+
+
+async def test_claims_stored_before_slots_get_slots_in_the_order_made(backend: Backend) -> None:
+    """Migration 0004 numbers the claims each promotion had (1..n, oldest first),
+    makes the slot unique per promotion and drops the promotion-wide count rows."""
+    settings = backend.settings()
+    engine = db.make_engine(settings)
+
+    def upgrade_to(revision: str) -> Callable[[Connection], None]:
+        def run(connection: Connection) -> None:
+            config = db.alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+
+        return run
+
+    try:
+        async with engine.begin() as conn:
+            await db.prepare(conn, settings.database_schema)
+            await conn.run_sync(upgrade_to("0003_coupons_claims"))
+            for promotion in ("a", "b"):
+                await conn.execute(
+                    text("INSERT INTO promotions (id, status, trigger, body, created_at, "
+                         "updated_at) VALUES (:id, 'active', 'coupon', '{}', :at, :at)"),
+                    {"id": promotion, "at": T0},
+                )  # fmt: skip
+            for n, (promotion, second) in enumerate([("a", 3), ("a", 1), ("b", 2), ("a", 2)]):
+                at = T0 + timedelta(seconds=second)
+                await conn.execute(
+                    text("INSERT INTO coupon_claims VALUES (:id, :p, :c, :code, :at)"),
+                    {"id": f"k{n}", "p": promotion, "c": f"u{n}", "code": f"C{n}", "at": at},
+                )
+            await conn.execute(
+                text("INSERT INTO coupon_claim_counts VALUES ('a', '', 3), ('a', 'u0', 1)")
+            )
+            await conn.run_sync(upgrade_to("head"))
+            slots = (
+                await conn.execute(text("SELECT claim_id, slot FROM coupon_claims ORDER BY 1"))
+            ).all()
+            counts = (await conn.execute(text("SELECT customer_id FROM coupon_claim_counts"))).all()
+        assert [tuple(row) for row in slots] == [("k0", 3), ("k1", 1), ("k2", 1), ("k3", 2)]
+        assert [tuple(row) for row in counts] == [("u0",)]
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO coupon_claims VALUES ('k9', 'a', 'u9', 'C9', :at, 2)"),
+                    {"at": T0},
+                )
+    finally:
+        await engine.dispose()
