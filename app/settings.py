@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./pricing.db"
     database_schema: str = ""  # PostgreSQL only: tables live in this schema (created if missing)
     auto_migrate: bool = True
+    # after start-up, gc.freeze() what start-up built: full collections no longer walk
+    # it (they took tens of ms of the event loop); off where one process starts many apps
+    gc_freeze: bool = True
     db_timeout_seconds: float = Field(default=5.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)  # PostgreSQL connections kept open
     db_max_overflow: int = Field(default=20, ge=0)  # and opened beyond that under load

@@ -48,6 +48,7 @@ class Backend:
             "auto_migrate": True,
             "rules_poll_seconds": 1.0,
             "default_timezone": "Asia/Shanghai",
+            "gc_freeze": False,  # hundreds of apps in one process: let their garbage go
             **self.options,
             **overrides,
         }
