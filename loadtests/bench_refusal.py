@@ -24,7 +24,7 @@ from app.api.load_shedding import LoadSheddingMiddleware
 SCOPE: dict[str, Any] = {"type": "http", "path": "/v1/quote", "method": "POST", "headers": []}
 
 
-async def _nothing(scope: Any, receive: Any, send: Any) -> None:
+async def _nothing(_scope: Any, _receive: Any, _send: Any) -> None:
     return None
 
 
@@ -32,7 +32,7 @@ async def _receive() -> dict[str, Any]:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-async def _send(message: Any) -> None:
+async def _send(_message: Any) -> None:
     return None
 
 
@@ -49,7 +49,8 @@ async def main(requests: int) -> None:
     refusing.limit.enter()  # the bound is full: every call is refused
     for _ in range(3):
         through, refused = await per_call(admitted, requests), await per_call(refusing, requests)
-        print(f"admitted (app does nothing) {through * 1e6:6.1f} µs, refused {refused * 1e6:6.1f} µs")
+        print(f"admitted (app does nothing) {through * 1e6:6.1f} µs, "
+              f"refused {refused * 1e6:6.1f} µs")  # fmt: skip
 
 
 if __name__ == "__main__":
