@@ -18,7 +18,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 from typing import Annotated, Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -643,6 +642,18 @@ class AdjustmentOut(BaseModel):
     capped: Literal["price_floor"] | None = Field(default=None, exclude_if=_absent_if_none)
 
 
+def _absent_if_empty(value: Sequence[object]) -> bool:
+    return not value
+
+
+class NoticeOut(BaseModel):
+    """A flash sale covers the line but does not price (all of) it."""
+
+    promotion_id: str
+    reason: Literal["sold_out", "limit_reached", "stock_unknown"]
+    message: str
+
+
 class LineOut(BaseModel):
     line_id: str
     sku: str
@@ -652,6 +663,7 @@ class LineOut(BaseModel):
     discount: int
     final_total: int
     adjustments: list[AdjustmentOut]
+    notices: list[NoticeOut] = Field(default_factory=list, exclude_if=_absent_if_empty)
 
 
 class AppliedOut(BaseModel):
@@ -711,22 +723,31 @@ class QuoteResponse(BaseModel):
     }
 
     @classmethod
-    def from_quote(cls, quote: model.Quote) -> Self:
+    def from_quote(cls, quote: model.Quote, words: wording.Wording = wording.ENGLISH) -> Self:
         """The response as a model (reservations store it, problems embed it)."""
-        return cls.model_validate(cls.content(quote))
+        return cls.model_validate(cls.content(quote, words))
 
     @classmethod
-    def json_of(cls, quote: model.Quote) -> bytes:
+    def json_of(cls, quote: model.Quote, words: wording.Wording = wording.ENGLISH) -> bytes:
         """The response's JSON, built once: the same bytes as
         ``from_quote(quote).model_dump_json()``, without building and validating the
         models (``tests/unit/test_schemas.py`` holds them equal)."""
-        return to_json(cls.content(quote))
+        return to_json(cls.content(quote, words))
 
     @classmethod
-    def content(cls, quote: model.Quote) -> dict[str, Any]:
+    def content(
+        cls, quote: model.Quote, words: wording.Wording = wording.ENGLISH
+    ) -> dict[str, Any]:
         """The response as plain JSON values, in the models' field order: the one
-        mapping from the engine's ``Quote``."""
-        money: Callable[[int], str] = partial(wording.money, currency=quote.currency)
+        mapping from the engine's ``Quote``. ``words`` writes the texts (``message``,
+        ``description``); nothing else depends on the language. ``warnings`` stay
+        English: they are for whoever runs the service, not for the shopper."""
+        currency = quote.currency
+
+        def money(amount: int) -> str:
+            return words.money(amount, currency)
+
+        given = {a.promotion.id: a.amount for a in quote.applied}
         warnings = [
             text
             for key, text in cls.WARNINGS.items()
@@ -739,7 +760,7 @@ class QuoteResponse(BaseModel):
             "shipping_fee": quote.shipping_fee,
             "shipping_discount": quote.shipping_discount,
             "total": quote.total,
-            "lines": [_line_content(r) for r in quote.lines],
+            "lines": [_line_content(r, words, money) for r in quote.lines],
             "applied": [
                 {
                     "promotion_id": a.promotion.id,
@@ -748,7 +769,7 @@ class QuoteResponse(BaseModel):
                     "benefit_type": a.promotion.benefit.type,
                     "amount": a.amount,
                     "coupon_code": a.coupon_code,
-                    "description": wording.describe(a.promotion, money, a.amount),
+                    "description": words.describe(a.promotion, money, a.amount),
                 }
                 for a in quote.applied
             ],
@@ -760,7 +781,7 @@ class QuoteResponse(BaseModel):
                     "code": c.code,
                     "status": "applied" if c.applied else "rejected",
                     "reason": None if c.reason is None else str(c.reason),
-                    "message": wording.coupon_message(c, money),
+                    "message": words.coupon_message(c, money),
                 }
                 for c in quote.coupons
             ],
@@ -770,7 +791,7 @@ class QuoteResponse(BaseModel):
                     "missing_amount": h.missing_amount,
                     "missing_qty": h.missing_qty,
                     "reward_amount": h.reward_amount,
-                    "message": wording.hint_message(h, money),
+                    "message": words.hint_message(h, money, given.get(h.promotion.id, 0)),
                 }
                 for h in quote.hints
             ],
@@ -781,9 +802,11 @@ class QuoteResponse(BaseModel):
         }
 
 
-def _line_content(result: model.LineResult) -> dict[str, Any]:
+def _line_content(
+    result: model.LineResult, words: wording.Wording, money: Callable[[int], str]
+) -> dict[str, Any]:
     line = result.line
-    return {
+    content = {
         "line_id": line.line_id,
         "sku": line.sku,
         "qty": line.qty,
@@ -803,6 +826,16 @@ def _line_content(result: model.LineResult) -> dict[str, Any]:
             for adj in result.adjustments
         ],
     }
+    if result.notices:
+        content["notices"] = [
+            {
+                "promotion_id": n.promotion_id,
+                "reason": str(n.reason),
+                "message": words.notice_message(n, money),
+            }
+            for n in result.notices
+        ]
+    return content
 
 
 # ------------------------------------------------------------------ reservations
