@@ -14,6 +14,8 @@ engine's ``Quote`` back out, with wording from ``app.api.wording``.
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -42,7 +44,9 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError, to_json
 
 from app.api import wording
+from app.api.currencies import currency_problem
 from app.rules import model
+from app.rules.benefits import registered
 
 MONEY_LIMIT = 10**12  # amounts are < 10^12 minor units
 MAX_LINES = 500
@@ -69,7 +73,31 @@ def _percent_json(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-Money = Annotated[StrictInt, Field(ge=0, lt=MONEY_LIMIT)]
+def _money_type(value: Any) -> Any:
+    """Amounts are JSON integers in minor units: say so in plain words, with the amount
+    in fen when a decimal was given (``199.5`` → 19950)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    hint = ""
+    if isinstance(value, str):
+        try:
+            number: Decimal | None = Decimal(value.strip())
+        except ArithmeticError:
+            number = None
+        if number is not None and number.is_finite() and number == number.to_integral_value():
+            hint = f"; send the number {int(number)}, not a string"
+    elif isinstance(value, float) and math.isfinite(value):
+        fen = Decimal(str(value)) * 100
+        if fen == fen.to_integral_value():
+            hint = f"; if {value} is in yuan, send {int(fen)}"
+    raise PydanticCustomError(
+        "money_type",
+        "amounts are integers in fen (minor units), e.g. 19900 for ¥199.00{hint}",
+        {"hint": hint},
+    )
+
+
+Money = Annotated[StrictInt, BeforeValidator(_money_type), Field(ge=0, lt=MONEY_LIMIT)]
 Count = Annotated[StrictInt, Field(ge=0, lt=MONEY_LIMIT)]
 PositiveInt = Annotated[StrictInt, Field(ge=1, lt=MONEY_LIMIT)]
 Percent = Annotated[
@@ -118,6 +146,8 @@ class Checked(BaseModel):
 
     Subclasses override ``problems(raw)``: the checks over the raw input dict,
     each a ``(loc, msg)``. Their problems are reported together with pydantic's.
+    A field the model does not know (with ``extra="forbid"``) is reported in
+    plain words with the closest known name: "did you mean `categories`?".
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -126,12 +156,36 @@ class Checked(BaseModel):
     def problems(cls, raw: Mapping[str, Any]) -> Found:  # noqa: ARG003
         return []
 
+    @classmethod
+    def unknown_fields(cls, raw: Mapping[str, Any]) -> Found:
+        """Each key of ``raw`` the model does not know, with the closest known name."""
+        if cls.model_config.get("extra") != "forbid":
+            return []
+        known = [f.alias or name for name, f in cls.model_fields.items()]
+        found: Found = []
+        for key in raw:
+            if key in known or not isinstance(key, str):
+                continue
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            found.append(
+                (
+                    (key,),
+                    f"unknown field `{key}`: did you mean `{close[0]}`?"
+                    if close
+                    else f"unknown field `{key}` (known: {', '.join(known)})",
+                )
+            )
+        return found
+
     @model_validator(mode="wrap")
     @classmethod
     def _every_problem(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        found = cls.problems(data) if isinstance(data, Mapping) else []
+        found = (
+            [*cls.problems(data), *cls.unknown_fields(data)] if isinstance(data, Mapping) else []
+        )
         if not found:
             return handler(data)
+        ours = {loc for loc, _ in found}
         details: list[InitErrorDetails] = []
         try:
             handler(data)
@@ -143,12 +197,21 @@ class Checked(BaseModel):
                     input=e.get("input"),
                 )
                 for e in exc.errors()
+                if not _said_better(e["type"], tuple(e["loc"]), ours)
             )
         details.extend(
             InitErrorDetails(type=PydanticCustomError("invalid", msg), loc=loc, input=data)
             for loc, msg in found
         )
         raise ValidationError.from_exception_data(cls.__name__, details)
+
+
+def _said_better(kind: str, loc: tuple[str | int, ...], ours: set[tuple[str | int, ...]]) -> bool:
+    """A pydantic error that one of ours says in plainer words: an unknown field, an
+    unknown benefit type (pydantic's ``union_tag_invalid`` sits on the union)."""
+    if kind == "extra_forbidden":
+        return loc in ours
+    return kind == "union_tag_invalid" and (*loc, "type") in ours
 
 
 def _int(value: Any) -> int | None:
@@ -183,8 +246,7 @@ def _tier_problems(tiers: Any, rewards: Sequence[str]) -> Found:
             found.append((("tiers", i), f"give exactly one of {' or '.join(rewards)}"))
     if len(kinds) > 1:
         found.append((("tiers",), "tiers must all use min_amount or all use min_qty"))
-    elif kinds:
-        (kind,) = kinds
+    for kind in ("min_amount", "min_qty"):  # each kind ascending, also when they are mixed
         previous: int | None = None
         for i, tier in enumerate(tiers):
             value = _int(tier.get(kind)) if isinstance(tier, Mapping) else None
@@ -442,10 +504,24 @@ class PromotionBody(Checked):
 
     @classmethod
     def problems(cls, raw: Mapping[str, Any]) -> Found:
+        found: Found = []
         starts, ends = _aware(raw.get("starts_at")), _aware(raw.get("ends_at"))
         if starts is not None and ends is not None and ends <= starts:
-            return [(("ends_at",), "ends_at must be after starts_at")]
-        return []
+            found.append((("ends_at",), "ends_at must be after starts_at"))
+        benefit = raw.get("benefit")
+        kind = benefit.get("type") if isinstance(benefit, Mapping) else None
+        types = registered()
+        if isinstance(kind, str) and kind not in types:
+            close = difflib.get_close_matches(kind, types, n=1, cutoff=0.6)
+            found.append(
+                (
+                    ("benefit", "type"),
+                    f"unknown benefit type `{kind}`: did you mean `{close[0]}`?"
+                    if close
+                    else f"unknown benefit type `{kind}` (known: {', '.join(types)})",
+                )
+            )
+        return found
 
 
 class PromotionList(BaseModel):
@@ -534,6 +610,13 @@ class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def _iso_currency(value: str) -> str:
+    problem = currency_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("currency", problem)
+    return value
+
+
 class CustomerBody(Lenient):
     id: Key | None = None
     tier: Annotated[str, StringConstraints(max_length=128), Storable] | None = None
@@ -583,7 +666,16 @@ class QuoteBody(Checked):
 
     model_config = ConfigDict(extra="ignore")
 
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), Storable] = "CNY"
+    currency: Annotated[
+        str,
+        StringConstraints(max_length=16),
+        Storable,
+        AfterValidator(_iso_currency),
+        Field(
+            description="an ISO 4217 currency code",
+            json_schema_extra={"pattern": "^[A-Z]{3}$"},
+        ),
+    ] = "CNY"
     customer: CustomerBody = CustomerBody()
     channel: Annotated[str, StringConstraints(min_length=1, max_length=64), Storable] | None = None
     at: Time | None = None
