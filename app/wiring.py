@@ -288,8 +288,12 @@ async def _prepare_counters(stock: RedisStock, recovery: Recovery, snapshot: Sna
     try:
         await stock.load_scripts()
         await recovery.keep(snapshot.rules.promotions, now=datetime.now(UTC))
-    except Unavailable:
-        log.warning("Redis did not answer at start-up; counters will be loaded later")
+    except Unavailable as exc:
+        log.warning(
+            "Redis did not answer at start-up (%s): quotes are degraded and reservations "
+            "answer 503 until it does; its counters will be loaded then",
+            exc.detail,
+        )
 
 
 async def _state(probe: Awaitable[None]) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
+from app.api.wording import Wording, language_of
 from app.coupons.attempts import GuardedQuotes
 from app.coupons.claim_service import ClaimService
 from app.inventory.flash_sale_service import FlashSaleService
@@ -48,9 +49,23 @@ async def _readiness(request: Request) -> Readiness:
     return _wiring(request)
 
 
+async def _wording(
+    accept_language: Annotated[
+        str | None,
+        Header(
+            description="`zh`, `zh-CN` or `zh-Hans` (q-values weighed) for Chinese texts; "
+            "English otherwise"
+        ),
+    ] = None,
+) -> Wording:
+    return language_of(accept_language)
+
+
 QuotesDep = Annotated[GuardedQuotes, Depends(_quotes)]
 ClaimsDep = Annotated[ClaimService, Depends(_claims)]
 ReservationsDep = Annotated[ReservationService, Depends(_reservations)]
 FlashSalesDep = Annotated[FlashSaleService, Depends(_flash_sales)]
 PromotionsDep = Annotated[PromotionAdmin, Depends(_promotions)]
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]
+WordingDep = Annotated[Wording, Depends(_wording)]
+"""The language of the answer's texts, from ``Accept-Language``."""

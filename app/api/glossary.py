@@ -168,6 +168,16 @@ GLOSSARY: dict[str, tuple[str, Any]] = {
     "adjustments": ("What each promotion took off this line (分摊).", None),
     "units": ("Units of the line the promotion covered.", 2),
     "capped": ("`price_floor` when the line's floor trimmed this adjustment.", "price_floor"),
+    "notices": (
+        "Present when a flash sale covers this line but does not price (all of) it: "
+        "why, per flash sale.",
+        None,
+    ),
+    "NoticeOut.reason": (
+        "`sold_out` (no stock left, or less than the line's qty), `limit_reached` (the "
+        "customer's per-customer limit), `stock_unknown` (degraded: stock not read).",
+        "sold_out",
+    ),
     "applied": ("The promotions applied, each with what it gave.", None),
     "promotion_id": ("The promotion's id.", "d11-300-50"),
     "AppliedOut.name": ("The promotion's name.", "Double 11"),
@@ -187,7 +197,11 @@ GLOSSARY: dict[str, tuple[str, Any]] = {
     "hints": ("凑单 hints: what more would reach a better tier.", None),
     "missing_amount": (f"Amount still missing; null when units are. {FEN}", 10200),
     "missing_qty": ("Units still missing; null when an amount is.", None),
-    "reward_amount": (f"What reaching it would take off. {FEN}", 10000),
+    "reward_amount": (
+        "What the promotion would take off in total at the next tier (its whole "
+        f"discount, not the extra over a tier already reached). {FEN}",
+        10000,
+    ),
     "optimal": (
         "The best combination was proven; false: a good one, searched heuristically.",
         True,

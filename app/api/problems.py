@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.schemas import QuoteResponse
+from app.api.wording import ENGLISH, Wording, language_of, problem_title, problems_detail
 from app.errors import (
     Conflict,
     Forbidden,
@@ -75,10 +76,13 @@ def problem_response(
     errors: Sequence[Problem] | None = None,
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
+    words: Wording = ENGLISH,
 ) -> JSONResponse:
+    """The problem+json response; ``words`` (from ``Accept-Language``) translates the
+    ``title`` by the ``code``."""
     body: dict[str, Any] = {
         "type": f"urn:pricing:problem:{code}",
-        "title": title,
+        "title": problem_title(words, code, title),
         "status": status,
         "detail": detail,
         "code": code,
@@ -88,13 +92,20 @@ def problem_response(
     if extra:
         body.update(extra)
     all_headers = dict(headers or {})
+    if words is not ENGLISH:
+        all_headers.setdefault("Content-Language", words.language)
     if status == 503:
         all_headers.setdefault("Retry-After", "1")
     return JSONResponse(body, status_code=status, headers=all_headers, media_type=PROBLEM_JSON)
 
 
-async def _pricing_error(_request: Request, exc: Exception) -> JSONResponse:
+def _words(request: Request) -> Wording:
+    return language_of(request.headers.get("accept-language"))
+
+
+async def _pricing_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PricingError)
+    words = _words(request)
     headers: dict[str, str] = {}
     errors: Sequence[Problem] | None = None
     if isinstance(exc, Unauthorized):
@@ -112,15 +123,16 @@ async def _pricing_error(_request: Request, exc: Exception) -> JSONResponse:
         detail=exc.detail,
         errors=errors,
         headers=headers,
-        extra={name: _member(value) for name, value in exc.extra.items()},
+        extra={name: _member(value, words) for name, value in exc.extra.items()},
+        words=words,
     )
 
 
-def _member(value: Any) -> Any:
+def _member(value: Any, words: Wording) -> Any:
     """A domain record in an error's ``extra`` as the API shows it (the fresh quote
-    of a 409 from a reservation)."""
+    of a 409 from a reservation, in the request's language)."""
     if isinstance(value, Quote):
-        return QuoteResponse.from_quote(value).model_dump(mode="json")
+        return QuoteResponse.from_quote(value, words).model_dump(mode="json")
     return value
 
 
@@ -132,23 +144,24 @@ def _validation_message(error: Mapping[str, Any]) -> str:
     return msg
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
         Problem(loc=tuple(error.get("loc", ())), msg=_validation_message(error))
         for error in exc.errors()
     ]
-    count = len(problems)
+    words = _words(request)
     return problem_response(
         status=422,
         code="validation_error",
         title="Invalid input",
-        detail=f"{count} problem{'s' if count != 1 else ''} with the request",
+        detail=problems_detail(words, len(problems)),
         errors=problems,
+        words=words,
     )
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
@@ -159,6 +172,7 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
         detail=detail,
         headers=exc.headers,
         errors=[] if exc.status_code == 422 else None,
+        words=_words(request),
     )
 
 

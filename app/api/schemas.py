@@ -14,11 +14,12 @@ engine's ``Quote`` back out, with wording from ``app.api.wording``.
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 from typing import Annotated, Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -43,7 +44,9 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError, to_json
 
 from app.api import wording
+from app.api.currencies import currency_problem
 from app.rules import model
+from app.rules.benefits import registered
 
 MONEY_LIMIT = 10**12  # amounts are < 10^12 minor units
 MAX_LINES = 500
@@ -70,7 +73,31 @@ def _percent_json(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-Money = Annotated[StrictInt, Field(ge=0, lt=MONEY_LIMIT)]
+def _money_type(value: Any) -> Any:
+    """Amounts are JSON integers in minor units: say so in plain words, with the amount
+    in fen when a decimal was given (``199.5`` → 19950)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    hint = ""
+    if isinstance(value, str):
+        try:
+            number: Decimal | None = Decimal(value.strip())
+        except ArithmeticError:
+            number = None
+        if number is not None and number.is_finite() and number == number.to_integral_value():
+            hint = f"; send the number {int(number)}, not a string"
+    elif isinstance(value, float) and math.isfinite(value):
+        fen = Decimal(str(value)) * 100
+        if fen == fen.to_integral_value():
+            hint = f"; if {value} is in yuan, send {int(fen)}"
+    raise PydanticCustomError(
+        "money_type",
+        "amounts are integers in fen (minor units), e.g. 19900 for ¥199.00{hint}",
+        {"hint": hint},
+    )
+
+
+Money = Annotated[StrictInt, BeforeValidator(_money_type), Field(ge=0, lt=MONEY_LIMIT)]
 Count = Annotated[StrictInt, Field(ge=0, lt=MONEY_LIMIT)]
 PositiveInt = Annotated[StrictInt, Field(ge=1, lt=MONEY_LIMIT)]
 Percent = Annotated[
@@ -119,6 +146,8 @@ class Checked(BaseModel):
 
     Subclasses override ``problems(raw)``: the checks over the raw input dict,
     each a ``(loc, msg)``. Their problems are reported together with pydantic's.
+    A field the model does not know (with ``extra="forbid"``) is reported in
+    plain words with the closest known name: "did you mean `categories`?".
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -127,12 +156,36 @@ class Checked(BaseModel):
     def problems(cls, raw: Mapping[str, Any]) -> Found:  # noqa: ARG003
         return []
 
+    @classmethod
+    def unknown_fields(cls, raw: Mapping[str, Any]) -> Found:
+        """Each key of ``raw`` the model does not know, with the closest known name."""
+        if cls.model_config.get("extra") != "forbid":
+            return []
+        known = [f.alias or name for name, f in cls.model_fields.items()]
+        found: Found = []
+        for key in raw:
+            if key in known or not isinstance(key, str):
+                continue
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            found.append(
+                (
+                    (key,),
+                    f"unknown field `{key}`: did you mean `{close[0]}`?"
+                    if close
+                    else f"unknown field `{key}` (known: {', '.join(known)})",
+                )
+            )
+        return found
+
     @model_validator(mode="wrap")
     @classmethod
     def _every_problem(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        found = cls.problems(data) if isinstance(data, Mapping) else []
+        found = (
+            [*cls.problems(data), *cls.unknown_fields(data)] if isinstance(data, Mapping) else []
+        )
         if not found:
             return handler(data)
+        ours = {loc for loc, _ in found}
         details: list[InitErrorDetails] = []
         try:
             handler(data)
@@ -144,12 +197,21 @@ class Checked(BaseModel):
                     input=e.get("input"),
                 )
                 for e in exc.errors()
+                if not _said_better(e["type"], tuple(e["loc"]), ours)
             )
         details.extend(
             InitErrorDetails(type=PydanticCustomError("invalid", msg), loc=loc, input=data)
             for loc, msg in found
         )
         raise ValidationError.from_exception_data(cls.__name__, details)
+
+
+def _said_better(kind: str, loc: tuple[str | int, ...], ours: set[tuple[str | int, ...]]) -> bool:
+    """A pydantic error that one of ours says in plainer words: an unknown field, an
+    unknown benefit type (pydantic's ``union_tag_invalid`` sits on the union)."""
+    if kind == "extra_forbidden":
+        return loc in ours
+    return kind == "union_tag_invalid" and (*loc, "type") in ours
 
 
 def _int(value: Any) -> int | None:
@@ -184,8 +246,7 @@ def _tier_problems(tiers: Any, rewards: Sequence[str]) -> Found:
             found.append((("tiers", i), f"give exactly one of {' or '.join(rewards)}"))
     if len(kinds) > 1:
         found.append((("tiers",), "tiers must all use min_amount or all use min_qty"))
-    elif kinds:
-        (kind,) = kinds
+    for kind in ("min_amount", "min_qty"):  # each kind ascending, also when they are mixed
         previous: int | None = None
         for i, tier in enumerate(tiers):
             value = _int(tier.get(kind)) if isinstance(tier, Mapping) else None
@@ -443,10 +504,24 @@ class PromotionBody(Checked):
 
     @classmethod
     def problems(cls, raw: Mapping[str, Any]) -> Found:
+        found: Found = []
         starts, ends = _aware(raw.get("starts_at")), _aware(raw.get("ends_at"))
         if starts is not None and ends is not None and ends <= starts:
-            return [(("ends_at",), "ends_at must be after starts_at")]
-        return []
+            found.append((("ends_at",), "ends_at must be after starts_at"))
+        benefit = raw.get("benefit")
+        kind = benefit.get("type") if isinstance(benefit, Mapping) else None
+        types = registered()
+        if isinstance(kind, str) and kind not in types:
+            close = difflib.get_close_matches(kind, types, n=1, cutoff=0.6)
+            found.append(
+                (
+                    ("benefit", "type"),
+                    f"unknown benefit type `{kind}`: did you mean `{close[0]}`?"
+                    if close
+                    else f"unknown benefit type `{kind}` (known: {', '.join(types)})",
+                )
+            )
+        return found
 
 
 class PromotionList(BaseModel):
@@ -535,6 +610,13 @@ class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def _iso_currency(value: str) -> str:
+    problem = currency_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("currency", problem)
+    return value
+
+
 class CustomerBody(Lenient):
     id: Key | None = None
     tier: Annotated[str, StringConstraints(max_length=128), Storable] | None = None
@@ -584,7 +666,16 @@ class QuoteBody(Checked):
 
     model_config = ConfigDict(extra="ignore")
 
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), Storable] = "CNY"
+    currency: Annotated[
+        str,
+        StringConstraints(max_length=16),
+        Storable,
+        AfterValidator(_iso_currency),
+        Field(
+            description="an ISO 4217 currency code",
+            json_schema_extra={"pattern": "^[A-Z]{3}$"},
+        ),
+    ] = "CNY"
     customer: CustomerBody = CustomerBody()
     channel: Annotated[str, StringConstraints(min_length=1, max_length=64), Storable] | None = None
     at: Time | None = None
@@ -643,6 +734,18 @@ class AdjustmentOut(BaseModel):
     capped: Literal["price_floor"] | None = Field(default=None, exclude_if=_absent_if_none)
 
 
+def _absent_if_empty(value: Sequence[object]) -> bool:
+    return not value
+
+
+class NoticeOut(BaseModel):
+    """A flash sale covers the line but does not price (all of) it."""
+
+    promotion_id: str
+    reason: Literal["sold_out", "limit_reached", "stock_unknown"]
+    message: str
+
+
 class LineOut(BaseModel):
     line_id: str
     sku: str
@@ -652,6 +755,7 @@ class LineOut(BaseModel):
     discount: int
     final_total: int
     adjustments: list[AdjustmentOut]
+    notices: list[NoticeOut] = Field(default_factory=list, exclude_if=_absent_if_empty)
 
 
 class AppliedOut(BaseModel):
@@ -711,22 +815,31 @@ class QuoteResponse(BaseModel):
     }
 
     @classmethod
-    def from_quote(cls, quote: model.Quote) -> Self:
+    def from_quote(cls, quote: model.Quote, words: wording.Wording = wording.ENGLISH) -> Self:
         """The response as a model (reservations store it, problems embed it)."""
-        return cls.model_validate(cls.content(quote))
+        return cls.model_validate(cls.content(quote, words))
 
     @classmethod
-    def json_of(cls, quote: model.Quote) -> bytes:
+    def json_of(cls, quote: model.Quote, words: wording.Wording = wording.ENGLISH) -> bytes:
         """The response's JSON, built once: the same bytes as
         ``from_quote(quote).model_dump_json()``, without building and validating the
         models (``tests/unit/test_schemas.py`` holds them equal)."""
-        return to_json(cls.content(quote))
+        return to_json(cls.content(quote, words))
 
     @classmethod
-    def content(cls, quote: model.Quote) -> dict[str, Any]:
+    def content(
+        cls, quote: model.Quote, words: wording.Wording = wording.ENGLISH
+    ) -> dict[str, Any]:
         """The response as plain JSON values, in the models' field order: the one
-        mapping from the engine's ``Quote``."""
-        money: Callable[[int], str] = partial(wording.money, currency=quote.currency)
+        mapping from the engine's ``Quote``. ``words`` writes the texts (``message``,
+        ``description``); nothing else depends on the language. ``warnings`` stay
+        English: they are for whoever runs the service, not for the shopper."""
+        currency = quote.currency
+
+        def money(amount: int) -> str:
+            return words.money(amount, currency)
+
+        given = {a.promotion.id: a.amount for a in quote.applied}
         warnings = [
             text
             for key, text in cls.WARNINGS.items()
@@ -739,7 +852,7 @@ class QuoteResponse(BaseModel):
             "shipping_fee": quote.shipping_fee,
             "shipping_discount": quote.shipping_discount,
             "total": quote.total,
-            "lines": [_line_content(r) for r in quote.lines],
+            "lines": [_line_content(r, words, money) for r in quote.lines],
             "applied": [
                 {
                     "promotion_id": a.promotion.id,
@@ -748,7 +861,7 @@ class QuoteResponse(BaseModel):
                     "benefit_type": a.promotion.benefit.type,
                     "amount": a.amount,
                     "coupon_code": a.coupon_code,
-                    "description": wording.describe(a.promotion, money, a.amount),
+                    "description": words.describe(a.promotion, money, a.amount),
                 }
                 for a in quote.applied
             ],
@@ -760,7 +873,7 @@ class QuoteResponse(BaseModel):
                     "code": c.code,
                     "status": "applied" if c.applied else "rejected",
                     "reason": None if c.reason is None else str(c.reason),
-                    "message": wording.coupon_message(c, money),
+                    "message": words.coupon_message(c, money),
                 }
                 for c in quote.coupons
             ],
@@ -770,7 +883,7 @@ class QuoteResponse(BaseModel):
                     "missing_amount": h.missing_amount,
                     "missing_qty": h.missing_qty,
                     "reward_amount": h.reward_amount,
-                    "message": wording.hint_message(h, money),
+                    "message": words.hint_message(h, money, given.get(h.promotion.id, 0)),
                 }
                 for h in quote.hints
             ],
@@ -781,9 +894,11 @@ class QuoteResponse(BaseModel):
         }
 
 
-def _line_content(result: model.LineResult) -> dict[str, Any]:
+def _line_content(
+    result: model.LineResult, words: wording.Wording, money: Callable[[int], str]
+) -> dict[str, Any]:
     line = result.line
-    return {
+    content = {
         "line_id": line.line_id,
         "sku": line.sku,
         "qty": line.qty,
@@ -803,6 +918,16 @@ def _line_content(result: model.LineResult) -> dict[str, Any]:
             for adj in result.adjustments
         ],
     }
+    if result.notices:
+        content["notices"] = [
+            {
+                "promotion_id": n.promotion_id,
+                "reason": str(n.reason),
+                "message": words.notice_message(n, money),
+            }
+            for n in result.notices
+        ]
+    return content
 
 
 # ------------------------------------------------------------------ reservations

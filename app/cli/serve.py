@@ -1,16 +1,48 @@
 """``python -m app`` (or ``python -m app.cli.serve``): serve ``app.main:app`` with uvicorn.
 
-On HOST:PORT with WORKERS, after refusing set-ups that cannot be safe.
+On HOST:PORT with WORKERS, after refusing set-ups that cannot be safe, and after
+checking that the database answers: the service cannot start without it (the
+rules are read from it at start-up), so a database that does not answer ends
+the command with one line saying which and why (exit status 1), instead of
+uvicorn's traceback of the failed start-up. Redis is not checked: the service
+starts without it, degraded (docs/resilience.md), and says so in one line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
-from app.settings import get_settings
+from app.resilience.quiet_log import brief
+from app.settings import Settings, get_settings
+from app.storage import db
+
+
+def database_problem(settings: Settings) -> str | None:
+    """Why the database cannot be used, in one line, or None when it answers."""
+
+    async def check() -> None:
+        engine = db.make_engine(settings)
+        try:
+            await db.ping(engine, settings.db_timeout_seconds)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(check())
+    except Exception as exc:  # any failure to connect is the same news to an operator
+        url = make_url(settings.database_url)
+        if url.get_backend_name() == "sqlite":
+            where = f"SQLite database {url.database!r}"
+        else:
+            where = f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+        reason = "no answer in time" if isinstance(exc, TimeoutError) else brief(exc)
+        return f"cannot start: {where} is unreachable ({reason}). Check DATABASE_URL."
+    return None
 
 
 def main() -> None:
@@ -31,6 +63,9 @@ def main() -> None:
             "an in-process Redis of its own and sell the whole flash-sale stock again. Set "
             "REDIS_URL (e.g. redis://127.0.0.1:6379/0) or WORKERS=1."
         )
+    problem = database_problem(settings)
+    if problem is not None:
+        sys.exit(problem)
     uvicorn.run(
         "app.main:app",
         host=settings.host,

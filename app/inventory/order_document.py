@@ -36,6 +36,12 @@ class AdjustmentDocument(_Document):
     capped: Literal["price_floor"] | None = None
 
 
+class NoticeDocument(_Document):
+    promotion_id: str
+    reason: str
+    message: str
+
+
 class LineDocument(_Document):
     line_id: str
     sku: str
@@ -45,6 +51,7 @@ class LineDocument(_Document):
     discount: int
     final_total: int
     adjustments: list[AdjustmentDocument]
+    notices: list[NoticeDocument] = []  # added in schema 1 as optional: older rows have none
 
 
 class AppliedDocument(_Document):

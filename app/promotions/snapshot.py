@@ -56,6 +56,7 @@ from app.promotions.repository import (
     RulesVersion,
     StoredPromotion,
 )
+from app.resilience.quiet_log import QuietLog
 from app.rules.model import Promotion
 from app.rules.ruleset import RuleSet
 
@@ -314,6 +315,8 @@ class Refresher:
         self._redis_timeout = redis_timeout
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Redis or the database down: one line, then one a minute, not a traceback a try
+        self._quiet = QuietLog(log)
 
     def start(self) -> None:
         self._stopping = False
@@ -358,9 +361,11 @@ class Refresher:
     async def _catch_up(self, counter: int | None = None) -> None:
         try:
             await self._snapshot.catch_up(counter)
-        except Exception:
+        except Exception as exc:
             RULES_RELOADS.labels("failed").inc()
-            log.warning("rules version check failed", exc_info=True)
+            self._quiet.failed("rules check", exc, "rules version check failed; will retry")
+        else:
+            self._quiet.succeeded("rules check", "rules version check works again")
 
     async def _poll(self) -> None:
         while not self._stopping:
@@ -375,6 +380,7 @@ class Refresher:
                 async with asyncio.timeout(self._redis_timeout):
                     await pubsub.subscribe(self._channel)
                 backoff = 0.2
+                self._quiet.succeeded("rules channel", "rules channel subscribed again")
                 await self._catch_up()  # whatever went by while not subscribed
                 while not self._stopping:
                     message = await pubsub.get_message(timeout=1.0)
@@ -382,8 +388,10 @@ class Refresher:
                         await self._catch_up(_counter(message.get("data")))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("rules channel lost; resubscribing in %.1fs", backoff, exc_info=True)
+            except Exception as exc:
+                self._quiet.failed(
+                    "rules channel", exc, "rules channel lost; resubscribing in %.1fs", backoff
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:

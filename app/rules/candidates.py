@@ -9,7 +9,15 @@ from functools import partial
 from app.rules.benefits import ORDER_RULES, SHIPPING_RULES
 from app.rules.benefits.base import Miss, ScopedLine, measure
 from app.rules.eligibility import conditions_miss
-from app.rules.model import STAGE_ORDER, GiftItem, Promotion, QuoteRequest, Reason, Stage
+from app.rules.model import (
+    STAGE_ORDER,
+    GiftItem,
+    Notice,
+    Promotion,
+    QuoteRequest,
+    Reason,
+    Stage,
+)
 from app.rules.money import largest_remainder
 
 
@@ -73,6 +81,8 @@ class Pricing:
         ]
         self.has_floor = [line.min_unit_price is not None for line in request.lines]
         self.candidates: list[Candidate] = []
+        # by cart position: flash sales that cover a line but do not price all of it
+        self.notices: dict[int, list[Notice]] = {}
         self._assessments: dict[tuple[int, tuple[int, ...]], Assessment] = {}
         self._bounds: dict[tuple[int, tuple[int, ...]], int] = {}
         # filled by freeze()

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from app.rules.benefits.base import Miss
 from app.rules.model import (
+    Condition,
     Conditions,
     Customer,
     Line,
@@ -28,20 +29,25 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def time_reason(promotion: Promotion, at: datetime) -> Reason | None:
+    return time_check(promotion, at)[0]
+
+
+def time_check(promotion: Promotion, at: datetime) -> tuple[Reason | None, Condition | None]:
+    """Check 3: the reason, and for ``not_eligible`` the window that failed."""
     if promotion.starts_at is not None and at < promotion.starts_at:
-        return Reason.NOT_STARTED
+        return Reason.NOT_STARTED, None
     if promotion.ends_at is not None and at >= promotion.ends_at:
-        return Reason.EXPIRED
+        return Reason.EXPIRED, None
     if promotion.weekdays or promotion.hours:
         zone: tzinfo = promotion.timezone or SHANGHAI
         local = at.astimezone(zone)
         if promotion.weekdays and local.isoweekday() not in promotion.weekdays:
-            return Reason.NOT_ELIGIBLE
+            return Reason.NOT_ELIGIBLE, Condition.WEEKDAYS
         if promotion.hours:
             seconds = local.hour * 3600 + local.minute * 60 + local.second
             if not any(_in_window(w.start * 60, w.end * 60, seconds) for w in promotion.hours):
-                return Reason.NOT_ELIGIBLE
-    return None
+                return Reason.NOT_ELIGIBLE, Condition.HOURS
+    return None, None
 
 
 def _in_window(start: int, end: int, seconds: int) -> bool:
@@ -51,18 +57,25 @@ def _in_window(start: int, end: int, seconds: int) -> bool:
 
 
 def who_passes(promotion: Promotion, customer: Customer, channel: str | None) -> bool:
+    return who_fails(promotion, customer, channel) is None
+
+
+def who_fails(promotion: Promotion, customer: Customer, channel: str | None) -> Condition | None:
+    """Check 4 (the promotion's conditions): the first that fails, or None."""
     c = promotion.conditions
     if c.customer_tiers and customer.tier not in c.customer_tiers:
-        return False
+        return Condition.CUSTOMER_TIERS
     if c.channels and channel not in c.channels:
-        return False
+        return Condition.CHANNELS
     if c.segments and not (c.segments & customer.segments):
-        return False
+        return Condition.SEGMENTS
     if c.new_customer is not None and c.new_customer != customer.new_customer:
-        return False
+        return Condition.NEW_CUSTOMER
     if c.first_order is not None and c.first_order != customer.first_order:
-        return False
-    return c.phone_verified is None or c.phone_verified == customer.phone_verified
+        return Condition.FIRST_ORDER
+    if c.phone_verified is not None and c.phone_verified != customer.phone_verified:
+        return Condition.PHONE_VERIFIED
+    return None
 
 
 def in_scope(scope: Scope, line: Line, skus: frozenset[str] | None) -> bool:

@@ -23,16 +23,18 @@ from app.rules.eligibility import (
     conditions_miss,
     limit_reason,
     scoped_lines,
-    time_reason,
-    who_passes,
+    time_check,
+    who_fails,
 )
 from app.rules.hints import hints_for
 from app.rules.model import (
     Adjustment,
     Applied,
+    Condition,
     CouponOutcome,
     GiftLine,
     LineResult,
+    Notice,
     PresentedCoupon,
     Promotion,
     Quote,
@@ -45,12 +47,21 @@ from app.rules.search import Combo, Evaluation, search
 
 
 @dataclass(frozen=True, slots=True)
+class _Why:
+    """Why a promotion is not a candidate: the reason, what is missing, and for a
+    broad reason (``not_eligible``, ``no_eligible_items``) the check that failed."""
+
+    reason: Reason
+    missing_amount: int | None = None
+    missing_qty: int | None = None
+    condition: Condition | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class _Presented:
     coupon: PresentedCoupon
     promotion: Promotion | None
-    reason: Reason | None  # a reason found before the search, else None
-    missing_amount: int | None = None
-    missing_qty: int | None = None
+    why: _Why | None  # found before the search, else None
     candidate: Candidate | None = None
     wallet: bool = False
 
@@ -75,37 +86,37 @@ def _scope_skus(promotion: Promotion, stage: Stage) -> frozenset[str] | None:
 
 def _prepare(
     pricing: Pricing, promotion: Promotion, coupon: PresentedCoupon | None
-) -> tuple[Candidate | None, Reason | None, int | None, int | None]:
+) -> tuple[Candidate | None, _Why | None]:
     """Checks 2–5, 7 (and 6, 8 for item promotions): a candidate, or why not."""
     request = pricing.request
     if promotion.status != "active":
-        return (
-            None,
-            Reason.PAUSED if promotion.status == "paused" else Reason.NOT_ELIGIBLE,
-            None,
-            None,
-        )
-    reason = time_reason(promotion, request.at)
+        if promotion.status == "paused":
+            return None, _Why(Reason.PAUSED)
+        return None, _Why(Reason.NOT_ELIGIBLE, condition=Condition.STATUS)
+    reason, condition = time_check(promotion, request.at)
     if reason is not None:
-        return None, reason, None, None
+        return None, _Why(reason, condition=condition)
     stage = _stage_of(promotion)
-    if not who_passes(promotion, request.customer, request.channel) or (
+    condition = who_fails(promotion, request.customer, request.channel)
+    if condition is None and (
         stage is Stage.ITEM
         and not ITEM_RULES[promotion.benefit.type].eligible(promotion.benefit, request.customer)
     ):
-        return None, Reason.NOT_ELIGIBLE, None, None
+        condition = Condition.MEMBER_TIER
+    if condition is not None:
+        return None, _Why(Reason.NOT_ELIGIBLE, condition=condition)
     lines = scoped_lines(promotion, request.lines, _scope_skus(promotion, stage))
     if not lines:
-        return None, Reason.NO_ELIGIBLE_ITEMS, None, None
+        return None, _Why(Reason.NO_ELIGIBLE_ITEMS, condition=Condition.SCOPE)
     if stage is Stage.ITEM:  # item promotions measure list amounts
         qty = sum(request.lines[i].qty for i in lines)
         amount = sum(request.lines[i].list_total for i in lines)
         miss = conditions_miss(promotion.conditions, amount, qty)
         if miss is not None:
-            return None, miss.reason, miss.missing_amount, miss.missing_qty
+            return None, _Why(miss.reason, miss.missing_amount, miss.missing_qty)
     reason, budget_left = limit_reason(promotion, request, coupon)
     if reason is not None:
-        return None, reason, None, None
+        return None, _Why(reason)
     candidate = Candidate(
         index=len(pricing.candidates),
         promotion=promotion,
@@ -127,6 +138,9 @@ def _prepare(
         for i in lines:
             line = request.lines[i]
             discount, units = rule.line_discount(promotion.benefit, line, ctx)
+            notice = rule.shortfall(promotion.benefit, line, ctx)
+            if notice is not None:
+                pricing.notices.setdefault(i, []).append(notice)
             room = pricing.rooms[i]
             placed = min(discount, room)
             if placed > 0:
@@ -136,9 +150,9 @@ def _prepare(
                     capped=placed < discount and line.min_unit_price is not None,
                 )
         if not candidate.options:  # takes nothing off any line in scope
-            return None, Reason.NO_ELIGIBLE_ITEMS, None, None
+            return None, _Why(Reason.NO_ELIGIBLE_ITEMS)
     pricing.candidates.append(candidate)
-    return candidate, None, None, None
+    return candidate, None
 
 
 def _present(pricing: Pricing, rules: RuleSet) -> list[_Presented]:
@@ -156,19 +170,15 @@ def _present(pricing: Pricing, rules: RuleSet) -> list[_Presented]:
             promotion = rules.get(coupon.promotion_id) if coupon.promotion_id else None
             if promotion is None or not promotion.is_coupon:
                 if not wallet:
-                    out.append(_Presented(coupon, None, Reason.UNKNOWN_CODE))
+                    out.append(_Presented(coupon, None, _Why(Reason.UNKNOWN_CODE)))
                 continue
             if promotion.id in seen_promotions:
                 if not wallet:
-                    out.append(_Presented(coupon, promotion, Reason.CONFLICT))
+                    out.append(_Presented(coupon, promotion, _Why(Reason.CONFLICT)))
                 continue
             seen_promotions.add(promotion.id)
-            candidate, reason, missing_amount, missing_qty = _prepare(pricing, promotion, coupon)
-            out.append(
-                _Presented(
-                    coupon, promotion, reason, missing_amount, missing_qty, candidate, wallet
-                )
-            )
+            candidate, why = _prepare(pricing, promotion, coupon)
+            out.append(_Presented(coupon, promotion, why, candidate, wallet))
     return out
 
 
@@ -200,6 +210,10 @@ def price(
     return dataclasses.replace(quote, search_stopped=outcome.stopped) if outcome.stopped else quote
 
 
+def _notice_order(notice: Notice) -> str:
+    return notice.promotion_id
+
+
 def _quote(
     pricing: Pricing,
     rules: RuleSet,
@@ -228,6 +242,7 @@ def _quote(
             discount=line.list_total - evaluation.final[i],
             final_total=evaluation.final[i],
             adjustments=tuple(per_line[i]),
+            notices=tuple(sorted(pricing.notices.get(i, ()), key=_notice_order)),
         )
         for i, line in enumerate(request.lines)
     )
@@ -261,20 +276,35 @@ def _coupon_outcomes(
     applied_ids = {a.promotion.id for a in applied}
     outcomes: list[CouponOutcome] = []
     for p in presented:
-        pid = p.promotion.id if p.promotion is not None else None
+        promotion = p.promotion
+        pid = promotion.id if promotion is not None else None
         code = p.coupon.code
-        if p.reason is not None or p.candidate is None:
+        if p.why is not None or p.candidate is None:
             if not p.wallet:
+                why = p.why or _Why(Reason.NOT_ELIGIBLE)
                 outcomes.append(
-                    CouponOutcome(code, pid, False, p.reason, p.missing_amount, p.missing_qty)
+                    CouponOutcome(
+                        code,
+                        pid,
+                        False,
+                        why.reason,
+                        why.missing_amount,
+                        why.missing_qty,
+                        why.condition,
+                        promotion,
+                    )
                 )
             continue
         candidate = p.candidate
         if candidate.promotion.id in applied_ids:
-            outcomes.append(CouponOutcome(code, pid, True))
+            outcomes.append(CouponOutcome(code, pid, True, promotion=promotion))
             continue
         if p.wallet:
             continue  # wallet coupons are reported only when they apply
         reason, missing_amount, missing_qty = evaluation.reason_for(candidate, combo)
-        outcomes.append(CouponOutcome(code, pid, False, reason, missing_amount, missing_qty))
+        outcomes.append(
+            CouponOutcome(
+                code, pid, False, reason, missing_amount, missing_qty, promotion=promotion
+            )
+        )
     return outcomes

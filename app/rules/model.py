@@ -353,6 +353,27 @@ class Reason(StrEnum):
     NOT_BEST = "not_best"
 
 
+class NoticeReason(StrEnum):
+    """Why a flash sale that covers a line does not price (all of) it."""
+
+    SOLD_OUT = "sold_out"  # no stock left (or less than the line's qty)
+    LIMIT_REACHED = "limit_reached"  # the customer's per-customer limit
+    STOCK_UNKNOWN = "stock_unknown"  # degraded: the stock could not be read
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A flash sale covers the line (eligible, in scope, its price lower than the
+    line's) but prices fewer units than the line has: ``units`` got the sale
+    ``price`` (0 when none did); ``limit`` is the per-customer limit, if any."""
+
+    promotion_id: str
+    reason: NoticeReason
+    units: int
+    price: int
+    limit: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Adjustment:
     promotion_id: str
@@ -368,6 +389,7 @@ class LineResult:
     discount: int
     final_total: int
     adjustments: tuple[Adjustment, ...]
+    notices: tuple[Notice, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +407,23 @@ class GiftLine:
     promotion_id: str
 
 
+class Condition(StrEnum):
+    """Which check a promotion failed, where its ``Reason`` is broad: ``not_eligible``
+    (status, window, who) and ``no_eligible_items`` (scope)."""
+
+    STATUS = "status"  # not active (a status other than active or paused)
+    WEEKDAYS = "weekdays"
+    HOURS = "hours"
+    CUSTOMER_TIERS = "customer_tiers"
+    CHANNELS = "channels"
+    SEGMENTS = "segments"
+    NEW_CUSTOMER = "new_customer"
+    FIRST_ORDER = "first_order"
+    PHONE_VERIFIED = "phone_verified"
+    MEMBER_TIER = "member_tier"  # a member price without the customer's tier
+    SCOPE = "scope"  # no line of the cart in scope
+
+
 @dataclass(frozen=True, slots=True)
 class CouponOutcome:
     code: str
@@ -393,6 +432,8 @@ class CouponOutcome:
     reason: Reason | None = None
     missing_amount: int | None = None  # for min_amount_not_met: how much more in scope
     missing_qty: int | None = None  # for min_qty_not_met
+    condition: Condition | None = None  # the check that failed, when the reason is broad
+    promotion: Promotion | None = None  # the coupon's promotion, when the code is known
 
 
 @dataclass(frozen=True, slots=True)

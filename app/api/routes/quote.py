@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Response
 
 from app.api.auth import require
-from app.api.deps import QuotesDep
+from app.api.deps import QuotesDep, WordingDep
 from app.api.problem_docs import problems
 from app.api.records import quote_query
 from app.api.schemas import QuoteBody, QuoteResponse
@@ -21,9 +21,15 @@ router = APIRouter(
 
 
 @router.post("/quote", response_model=QuoteResponse)
-async def post_quote(body: QuoteBody, quotes: QuotesDep) -> Response:
-    """Price a cart against the current rules; no side effects."""
+async def post_quote(body: QuoteBody, quotes: QuotesDep, words: WordingDep) -> Response:
+    """Price a cart against the current rules; no side effects. The texts
+    (``message``, ``description``) follow ``Accept-Language`` (English or Chinese);
+    nothing else does."""
     quoted = await quotes.quote(quote_query(body, now=datetime.now(UTC)))
     # The JSON is built once from the quote; ``response_model`` documents it (a
     # returned Response is not validated again).
-    return Response(QuoteResponse.json_of(quoted.quote), media_type="application/json")
+    return Response(
+        QuoteResponse.json_of(quoted.quote, words),
+        media_type="application/json",
+        headers={"Content-Language": words.language, "Vary": "Accept-Language"},
+    )

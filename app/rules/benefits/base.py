@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
 
-from app.rules.model import Benefit, Customer, GiftItem, Line, Reason, Stage
+from app.rules.model import Benefit, Customer, GiftItem, Line, Notice, Reason, Stage
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,11 @@ class ItemRule(Protocol):
 
     def line_discount(self, benefit: Benefit, line: Line, ctx: ItemContext) -> tuple[int, int]:
         """``(discount, units priced)`` on the line's list amount, before its floor."""
+        ...
+
+    def shortfall(self, benefit: Benefit, line: Line, ctx: ItemContext) -> Notice | None:
+        """Why the benefit covers the line but prices fewer units than it has (a flash
+        sale's stock or limit), or None: the line's notice."""
         ...
 
 

@@ -11,6 +11,7 @@ from app.rules.model import (
     ItemPercentOff,
     Line,
     MemberPrice,
+    Notice,
     Stage,
 )
 from app.rules.money import pct
@@ -28,6 +29,9 @@ class _ItemRule:
         return True
 
     def scope_skus(self, benefit: Benefit) -> frozenset[str] | None:
+        return None
+
+    def shortfall(self, benefit: Benefit, line: Line, ctx: ItemContext) -> Notice | None:
         return None
 
 
