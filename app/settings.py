@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from functools import cache
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -82,6 +83,10 @@ class Settings(BaseSettings):
     code_attempts_window_seconds: float = Field(default=60.0, gt=0)
     rules_poll_seconds: float = Field(default=1.0, gt=0)
     default_timezone: str = "Asia/Shanghai"
+
+    # logs (python -m app): one JSON object a line, or plain text lines
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("pricing_api_keys")
     @classmethod

@@ -1,17 +1,35 @@
-"""The ASGI middleware that counts and times requests for Prometheus.
+"""The ASGI middleware that counts, times and logs requests, and gives each one
+a request id.
 
-The rules metrics are the snapshot's (``app.promotions.snapshot``). Metrics
-live in the process's default registry (one set per process; with
-``WORKERS`` > 1 each worker answers ``/metrics`` for itself).
+* ``pricing_http_requests_total{method, route, status}`` and
+  ``pricing_http_request_duration_seconds{method, route, status}``: the route
+  is the template (``/v1/reservations/{reservation_id}``), never the raw path,
+  so the series stay few; a path no route matches is ``unmatched``.
+* ``X-Request-ID``: the caller's when it is a safe token, else a new one
+  (``app.observability.logs.request_id``); returned in the response and
+  carried by every log line written while answering.
+* One log line per request on the ``app.access`` logger (JSON under
+  ``python -m app``): ``method``, ``route``, ``status``, ``duration_ms``,
+  ``request_id``. ``/metrics``, ``/healthz`` and ``/readyz`` answered 200 are
+  not logged (a scraper and probes would fill the log).
+
+The rules metrics are the snapshot's (``app.promotions.snapshot``), the sale's
+``app.observability.series``. Metrics live in the process's default registry;
+with ``WORKERS`` > 1, ``python -m app`` turns on prometheus-client's
+multiprocess mode, and ``/metrics`` adds up every worker's
+(``app/api/routes/ops.py``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 from prometheus_client import Counter, Histogram
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.observability.logs import REQUEST_ID, request_id
 
 REQUESTS = Counter(
     "pricing_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -19,13 +37,25 @@ REQUESTS = Counter(
 LATENCY = Histogram(
     "pricing_http_request_duration_seconds",
     "Time to answer an HTTP request",
-    ["method", "route"],
+    ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
+access = logging.getLogger("app.access")
+
+_QUIET = frozenset({"/metrics", "/healthz", "/readyz"})
+_HEADER = b"x-request-id"
+
+
+def _given_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == _HEADER:
+            return str(value.decode("latin-1"))
+    return None
+
 
 class MetricsMiddleware:
-    """Counts requests by method, route template (not raw path) and status."""
+    """Counts, times and logs requests by method, route template and status."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,30 +69,46 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        rid = request_id(_given_id(scope))
+        token = REQUEST_ID.set(rid)
+        header = (_HEADER, rid.encode("latin-1"))
 
         async def send_and_record(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_record)
         finally:
+            elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = (
                 route.path
                 if isinstance(route, BaseRoute) and hasattr(route, "path")
                 else "unmatched"
             )
-            key = (scope.get("method", ""), template, str(status))
+            method = scope.get("method", "")
+            key = (method, template, str(status))
             children = self._children.get(key)
             if children is None:
-                method, _, code = key
-                children = (
-                    REQUESTS.labels(method, template, code),
-                    LATENCY.labels(method, template),
-                )
+                children = (REQUESTS.labels(*key), LATENCY.labels(*key))
                 self._children[key] = children
             children[0].inc()
-            children[1].observe(time.perf_counter() - started)
+            children[1].observe(elapsed)
+            if access.isEnabledFor(logging.INFO) and not (status == 200 and template in _QUIET):
+                access.info(
+                    "%s %s %d",
+                    method,
+                    template,
+                    status,
+                    extra={
+                        "method": method,
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                    },
+                )
+            REQUEST_ID.reset(token)

@@ -6,17 +6,27 @@ rules are read from it at start-up), so a database that does not answer ends
 the command with one line saying which and why (exit status 1), instead of
 uvicorn's traceback of the failed start-up. Redis is not checked: the service
 starts without it, degraded (docs/resilience.md), and says so in one line.
+
+Logs go to stderr, one JSON object a line (``LOG_FORMAT``, ``LOG_LEVEL``). With
+``WORKERS`` > 1 the workers keep their Prometheus series in
+``PROMETHEUS_MULTIPROC_DIR`` (a fresh temporary directory unless given; its
+``*.db`` files are removed at start), and ``/metrics`` answers the sum over
+workers, whichever answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
+from app.observability.logs import logging_config
 from app.resilience.quiet_log import brief
 from app.settings import Settings, get_settings
 from app.storage import db
@@ -66,8 +76,13 @@ def main() -> None:
     problem = database_problem(settings)
     if problem is not None:
         sys.exit(problem)
+    if settings.workers > 1:
+        _multiprocess_metrics()
     uvicorn.run(
         "app.main:app",
+        log_config=logging_config(
+            level=settings.log_level, json_lines=settings.log_format == "json"
+        ),
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
@@ -75,6 +90,19 @@ def main() -> None:
         lifespan="on",
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
+
+
+def _multiprocess_metrics() -> None:
+    """prometheus-client's multiprocess mode for the workers (they inherit the
+    variable, and read it when they import prometheus-client): a directory of
+    their own, empty, as the client requires."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for stale in Path(given).glob("*.db"):  # a previous run's series
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pricing-metrics-")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from app.errors import NotFound, Unavailable
 from app.inventory.stock import Inventory
+from app.observability.series import SaleLevels
 from app.promotions.snapshot import RulesSource
 from app.rules.model import FlashSale
 
@@ -62,3 +63,34 @@ class FlashSaleService:
                 )
             )
         return FlashSaleStock(promotion_id=promotion_id, items=tuple(items))
+
+    async def levels(self) -> SaleLevels:
+        """Every active flash sale's units available (of its configured stock) and
+        every budget's spend (of its limit), in one read of the live counters: what
+        ``/metrics`` shows. A sku or budget whose counters are not loaded is left
+        out; ``Unavailable`` when Redis does not answer."""
+        flash: dict[tuple[str, str], int] = {}
+        budgets: dict[str, int] = {}
+        for promotion in self._rules.rules.promotions:
+            if promotion.status != "active":
+                continue
+            if isinstance(promotion.benefit, FlashSale):
+                for item in promotion.benefit.items:
+                    flash[promotion.id, item.sku] = item.stock
+            if promotion.limits.budget is not None:
+                budgets[promotion.id] = promotion.limits.budget
+        read = await self._inventory.available_for(
+            customer_id=None, flash=flash, promotions=budgets
+        )
+        return SaleLevels(
+            stock={
+                pair: (read.flash_available[pair], initial)
+                for pair, initial in flash.items()
+                if pair in read.flash_available
+            },
+            budgets={
+                promotion_id: (read.budget_spent.get(promotion_id, 0), budget)
+                for promotion_id, budget in budgets.items()
+                if promotion_id not in read.not_loaded
+            },
+        )

@@ -55,6 +55,7 @@ from app.inventory.stock import (
     TakeCode,
     TakeResult,
 )
+from app.observability import series
 from app.quoting.quote_service import Quoted, QuoteQuery, QuoteService
 from app.rules.model import FlashSale, Quote
 
@@ -307,6 +308,7 @@ class ReservationService:
         settled = await self._get(reservation_id)
         if settled.status is not ReservationStatus.CONFIRMED:
             raise ReservationExpired(f"reservation {reservation_id} is {settled.status}")
+        _count_sale(settled)
         return settled
 
     async def _confirm_late(self, found: StoredReservation, now: datetime) -> StoredReservation:
@@ -321,6 +323,7 @@ class ReservationService:
             await self._ledger.close(found.id, ReservationStatus.EXPIRED, now=now)
         settled = await self._get(found.id)
         if settled.status is ReservationStatus.CONFIRMED:
+            _count_sale(settled)
             return settled
         raise ReservationExpired(f"reservation {found.id} is {settled.status}")
 
@@ -471,3 +474,8 @@ def _stored(
         promotions=new.promotions,
         coupon_codes=new.coupon_codes,
     )
+
+
+def _count_sale(confirmed: StoredReservation) -> None:
+    """An order confirmed by this call, in the sale's series (GMV, discount given)."""
+    series.confirmed(confirmed.total, ((p.promotion_id, p.amount) for p in confirmed.promotions))

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
-from app.api.deps import ReadinessDep
+from app.api.deps import FlashSalesDep, ReadinessDep
 from app.api.problem_docs import ReadinessProblemOut, problem
 from app.api.problems import problem_response
+from app.errors import Unavailable
+from app.observability.series import sale_families
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["operations"])
 
@@ -53,6 +63,28 @@ async def readyz(readiness: ReadinessDep) -> JSONResponse:
     )
 
 
+class _Families(Collector):
+    """Metric families read for this scrape."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(flash_sales: FlashSalesDep) -> Response:
+    """Prometheus text: this process's series (every worker's, added up, when
+    ``PROMETHEUS_MULTIPROC_DIR`` is set: ``WORKERS`` > 1), and the flash-sale stock
+    and budgets read from the live counters now (left out while Redis is down)."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_Families(REGISTRY.collect()))
+    try:
+        registry.register(_Families(sale_families(await flash_sales.levels())))
+    except Unavailable as exc:
+        log.warning("metrics: the sale's counters did not answer: %s", exc)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

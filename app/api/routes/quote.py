@@ -11,6 +11,7 @@ from app.api.deps import QuotesDep, WordingDep
 from app.api.problem_docs import problems
 from app.api.records import quote_query
 from app.api.schemas import QuoteBody, QuoteResponse
+from app.observability import series
 
 router = APIRouter(
     prefix="/v1",
@@ -26,6 +27,7 @@ async def post_quote(body: QuoteBody, quotes: QuotesDep, words: WordingDep) -> R
     (``message``, ``description``) follow ``Accept-Language`` (English or Chinese);
     nothing else does."""
     quoted = await quotes.quote(quote_query(body, now=datetime.now(UTC)))
+    series.quoted(quoted.quote)
     # The JSON is built once from the quote; ``response_model`` documents it (a
     # returned Response is not validated again).
     return Response(

@@ -12,6 +12,7 @@ from app.api.deps import ReservationsDep
 from app.api.problem_docs import ReservationProblemOut, problem, problems
 from app.api.records import reservation_request, reservation_response
 from app.api.schemas import ReservationBody, ReservationId, ReservationResponse
+from app.observability import series
 
 router = APIRouter(
     prefix="/v1/reservations",
@@ -45,7 +46,10 @@ async def reserve(
 ) -> ReservationResponse:
     """Price the cart and hold what the price needs: 201 when made now, 200 with
     the same reservation when this ``order_id`` has one already."""
-    made, created = await reservations.reserve(reservation_request(body, now=datetime.now(UTC)))
+    with series.reservation("reserve", "reserved") as outcome:
+        made, created = await reservations.reserve(reservation_request(body, now=datetime.now(UTC)))
+        if not created:
+            outcome.value = "replayed"
     if not created:
         response.status_code = status.HTTP_200_OK
     return reservation_response(made)
@@ -74,7 +78,9 @@ async def confirm(
     reservation_id: ReservationIdPath, reservations: ReservationsDep
 ) -> ReservationResponse:
     """Payment succeeded: the order goes to the ledger. Idempotent."""
-    return reservation_response(await reservations.confirm(reservation_id))
+    with series.reservation("confirm", "confirmed"):
+        confirmed = await reservations.confirm(reservation_id)
+    return reservation_response(confirmed)
 
 
 @router.post(
@@ -89,4 +95,6 @@ async def cancel(
     reservation_id: ReservationIdPath, reservations: ReservationsDep
 ) -> ReservationResponse:
     """Give back everything the reservation holds. Idempotent."""
-    return reservation_response(await reservations.cancel(reservation_id))
+    with series.reservation("cancel", "cancelled"):
+        cancelled = await reservations.cancel(reservation_id)
+    return reservation_response(cancelled)

@@ -1,0 +1,95 @@
+"""Structured logs: one JSON object a line, and the request id of the request a
+line was written for.
+
+``JsonFormatter`` renders a ``logging.LogRecord`` as JSON: ``time`` (UTC, ISO
+8601), ``level``, ``logger``, ``message``, ``request_id`` when the line was
+written inside a request, the exception when there is one, and whatever the
+caller passed in ``extra`` (the request log passes ``method``, ``route``,
+``status``, ``duration_ms``). ``logging_config`` installs it on the root logger (the
+``python -m app`` command calls it; ``LOG_FORMAT=text`` keeps plain lines).
+
+The request id (``X-Request-ID``) is taken from the request when it is a safe
+token (``request_id``), else made; ``REQUEST_ID`` holds it for the request's
+task, so every line logged while answering it carries it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# a caller's id is echoed in a header and written in logs: bounded, and no character
+# that could split a header or a log line, or fake a JSON field
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+# the attributes every LogRecord has: anything else on a record came from ``extra``
+_STANDARD = frozenset(
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime"}
+)
+
+
+def request_id(given: str | None) -> str:
+    """The caller's id when it is a safe token (at most 128 characters of letters,
+    digits and ``._:-``), else a new one (32 hex digits)."""
+    if given is not None and _SAFE_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record (see the module's docstring)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        rid = REQUEST_ID.get()
+        if rid is not None:
+            line["request_id"] = rid
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def logging_config(*, level: str = "INFO", json_lines: bool = True) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` dictionary: every logger (the service's,
+    uvicorn's) through one stderr handler, JSON or plain text; uvicorn's own access
+    log is off (the request log, ``app.access``, says more)."""
+    formatter = (
+        {"()": f"{__name__}.JsonFormatter"}
+        if json_lines
+        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
+        },
+    }
