@@ -78,12 +78,15 @@ async def test_every_series_is_there_and_moves_with_traffic(
     assert moved("pricing_http_request_duration_seconds_count", **quote_route) == 1
     assert moved("pricing_http_request_duration_seconds_bucket", **quote_route, le="+Inf") == 1
     confirm_route = "/v1/reservations/{reservation_id}/confirm"
-    assert moved(
-        "pricing_http_request_duration_seconds_count",
-        method="POST",
-        route=confirm_route,
-        status="200",
-    ) == 1
+    assert (
+        moved(
+            "pricing_http_request_duration_seconds_count",
+            method="POST",
+            route=confirm_route,
+            status="200",
+        )
+        == 1
+    )
     assert moved("pricing_quotes_total", outcome="optimal") >= 1
     assert "pricing_quotes_total" in names(after)
     assert moved("pricing_quote_promotions_applied_total", promotion="fs") == 1
