@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.observability.logs import JsonFormatter, request_id
 from tests.api.test_reservations import body, create, flash, post, reserve
 from tests.conftest import CHECKOUT
+
+OPS = Path(__file__).resolve().parents[2] / "ops"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -106,6 +110,12 @@ async def test_every_series_is_there_and_moves_with_traffic(
     assert value(after, "pricing_promotion_budget_minor", promotion="bud") == 100_000
     assert value(after, "pricing_breaker_state", breaker="redis", state="closed") == 1
     assert value(after, "pricing_breaker_state", breaker="database", state="open") == 0
+    # every series the alert rules and the dashboard read is one the service exposes
+    read = set()
+    for path in [OPS / "prometheus" / "alerts.yml", *OPS.glob("grafana/dashboards/*.json")]:
+        read |= set(re.findall(r"\bpricing_[a-z_]+", path.read_text()))
+    assert len(read) >= 10
+    assert read - names(after) == set()
 
 
 async def test_routes_are_templates_not_raw_paths(sqlite_client: httpx.AsyncClient) -> None:
