@@ -7,14 +7,16 @@ line and hands the catalogue (``loadtests.catalogue``) in ``LOADTEST_CATALOGUE``
     prices realistic carts (``POST /v1/quote``: popular SKUs more often, member
     tiers, now and then a shared coupon code) and looks at the flash-sale page.
 ``FlashSaleUser`` (``flash-sale``, ``redis-outage``): 整点抢购
-    a customer at T0: prices a hot SKU (the product page), and when the quote
-    gives the flash price reserves one unit at that price (``expected_total``),
-    then pays (confirm, 85%) or gives up (cancel). A 503 is retried with the
+    a crowd of customers at T0 (each user seats the next customer when one is
+    done): prices a hot SKU (the product page), and when the quote gives the
+    flash price reserves one unit at that price (``expected_total``), then pays
+    (confirm, 85%) or gives up (cancel). Sold out: the quote has no flash price
+    and the sale's page shows none left. A 503 is retried with the
     same ``order_id``, as a real checkout does; a degraded quote (Redis down)
-    is tried again later. Sold out: the quote no longer gives the flash price.
+    is tried again later.
 ``CouponGrabUser`` (``coupon-grab``): 领券
-    claims each claimable coupon once (``POST /v1/coupons/claim``) until it is
-    gone (409 ``limit_reached``).
+    a crowd of customers, each claiming every claimable coupon once
+    (``POST /v1/coupons/claim``), until all are gone (409 ``limit_reached``).
 ``CheckoutUser`` (``checkout``)
     the funnel: quote a cart (some with an open flash-sale SKU), reserve at the
     price shown, confirm (80%) or cancel.
@@ -54,6 +56,7 @@ EXPECTED_REFUSALS = frozenset({"sold_out", "limit_reached", "price_changed"})
 
 _ids = itertools.count(1)
 SOLD_OUT: set[str] = set()  # hot items whose page no longer shows the flash price
+GONE: set[str] = set()  # claimable coupons answered limit_reached
 _lock = threading.Lock()
 
 
@@ -226,11 +229,35 @@ class FlashSaleUser(Shopper):
             LEDGER.counts["degraded_quote"] += 1
             return  # no flash price while Redis is down: try again later
         if item.promotion_id not in {a["promotion_id"] for a in quote.get("applied", [])}:
-            LEDGER.counts["sold_out_seen"] += 1
-            SOLD_OUT.add(_key(item))  # the flash price is gone: sold out
-            self.wanted.pop(0)
+            # no flash price: sold out, if the sale's page says so; else (its counters
+            # being rebuilt after Redis came back empty) look again later
+            if self._available(item) == 0:
+                LEDGER.counts["sold_out_seen"] += 1
+                SOLD_OUT.add(_key(item))
+                self.wanted.pop(0)
+            else:
+                LEDGER.counts["no_flash_price_yet"] += 1
             return
         self._reserve(f"{self.customer_id}-{item.sku}", item, lines, int(quote["total"]))
+
+    def _available(self, item: FlashItem) -> int | None:
+        """The sale page's units available for ``item`` (None when it does not answer)."""
+        with self.client.get(
+            f"/v1/flash-sales/{item.promotion_id}",
+            headers=self.headers,
+            name="/v1/flash-sales/{promotion_id}",
+            catch_response=True,
+        ) as response:
+            if response.status_code == 503:
+                response.success()  # Redis away: the page says "try again"
+                return None
+            if response.status_code != 200:
+                response.failure(f"{response.status_code}")
+                return None
+            for level in json.loads(response.text or "{}").get("items", []):
+                if level["sku"] == item.sku:
+                    return int(level["available"])
+            return None
 
     def _line(self, item: FlashItem) -> dict[str, Any]:
         sku = next(s for s in CATALOGUE.skus if s.sku == item.sku)
@@ -281,12 +308,15 @@ class CouponGrabUser(Shopper):
 
     def on_start(self) -> None:
         super().on_start()
-        self.left = sorted(CATALOGUE.claimable)
+        self.left = [p for p in sorted(CATALOGUE.claimable) if p not in GONE]
 
     @task
     def grab(self) -> None:
         if not self.left:
-            time.sleep(0.5)
+            if len(GONE) < len(CATALOGUE.claimable):
+                self.on_start()  # the next customer in the crowd takes this seat
+            else:
+                time.sleep(0.5)  # every coupon is gone
             return
         promotion_id = self.left[0]
         status, _answer = self.post(
@@ -299,6 +329,7 @@ class CouponGrabUser(Shopper):
             self.left.pop(0)
         elif status == 409:
             self.left.pop(0)  # gone (limit_reached), or already ours
+            GONE.add(promotion_id)
 
 
 class CheckoutUser(Shopper):
