@@ -574,7 +574,12 @@ def main(argv: list[str] | None = None) -> int:
         checks: list[Check] = []
         if code != 0:
             checks.append(Check("locust ran", False, f"exit status {code}: see locust.log"))
-        stats = read_stats(out)
+        try:
+            stats = read_stats(out)
+        except (OSError, StopIteration, KeyError, ValueError) as exc:
+            stats = {"requests": 0, "failures": 0, "error_ratio": 0.0, "rps": 0.0,
+                     "p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "by_name": {}}  # fmt: skip
+            checks.append(Check("locust's statistics", False, f"unreadable: {exc!r}"))
         checks.append(
             Check("requests made", stats["requests"] > 0, f"{stats['requests']} requests")
         )
