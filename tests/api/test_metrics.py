@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.observability.logs import JsonFormatter, request_id
 from tests.api.test_reservations import body, create, flash, post, reserve
-from tests.conftest import CHECKOUT
+from tests.conftest import CHECKOUT, Start
 
 OPS = Path(__file__).resolve().parents[2] / "ops"
 
@@ -188,3 +188,13 @@ def test_request_id_bounds() -> None:
     assert request_id("a" * 129) != "a" * 129
     assert request_id("\u5e93\u5b58") != "\u5e93\u5b58"  # only ASCII letters, digits, ._:-
     assert request_id("ok\r\nX-Evil: 1") != "ok\r\nX-Evil: 1"
+
+
+async def test_metrics_answer_without_redis_leaving_the_stock_out(start_sqlite: Start) -> None:
+    running = await start_sqlite(redis_url="redis://127.0.0.1:9/0", redis_timeout_seconds=0.2)
+    await create(running.client, flash(stock=10))
+    response = await running.client.get("/metrics")
+    assert response.status_code == 200
+    samples = await scrape(running.client)
+    assert "pricing_http_requests_total" in names(samples)
+    assert "pricing_flash_sale_stock_available" not in names(samples)
