@@ -14,7 +14,8 @@
 - ``coupon_codes``: codes, normalised upper-case. ``kind`` is ``shared`` (one
   code, many customers) or ``unique`` (single-use); ``customer_id`` is the
   owner of a claimed unique code; ``reservation_id`` the reservation that
-  holds (``reserved``) or used (``used``) a unique code.
+  holds (``reserved``) or used (``used``) a unique code; ``revoked``: an
+  admin revoked it (unknown to quotes and reservations from then on).
 
 Claims (领券; docs/coupons.md):
 
@@ -140,7 +141,7 @@ class CouponCodeRow(Base):
     )
     kind: Mapped[str] = mapped_column(String(16))  # shared | unique
     customer_id: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
-    status: Mapped[str] = mapped_column(String(16))  # available | reserved | used
+    status: Mapped[str] = mapped_column(String(16))  # available | reserved | used | revoked
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     reservation_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
 
