@@ -134,6 +134,8 @@ class RulesChangeRow(Base):
 
 class CouponCodeRow(Base):
     __tablename__ = "coupon_codes"
+    # the admin listing and export walk a promotion's codes in code order (keyset)
+    __table_args__ = (Index("ix_coupon_codes_promotion_id_code", "promotion_id", "code"),)
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     promotion_id: Mapped[str] = mapped_column(
