@@ -38,6 +38,8 @@ from app.rules.model import Promotion
 log = logging.getLogger(__name__)
 
 _GENERATE_ATTEMPTS = 3
+# statuses that take a promotion out of service: the publish guard lets them through
+STOPPED = frozenset({"paused", "ended", "archived"})
 
 
 class Write(Protocol):
@@ -170,12 +172,14 @@ class PromotionAdmin:
 
     def checked(self, document: PromotionDocument) -> Promotion:
         """The engine's record of a document about to be stored, through the publish
-        guard (``DeepDiscount`` unless it says ``confirm_deep_discount``): every
-        write path (create, replace, patch, import) calls it."""
+        guard (``DeepDiscount`` unless it says ``confirm_deep_discount``, or its
+        status takes it out of service): every write path (create, replace, patch,
+        import) calls it."""
         promotion = document.to_record(default_timezone=self._default_timezone)
         check_deep_discount(
             promotion,
-            confirmed=document.confirm_deep_discount,
+            # taking a promotion out of service (pause, end, archive) is never refused
+            confirmed=document.confirm_deep_discount or document.status in STOPPED,
             max_percent=self._max_discount_percent,
         )
         return promotion

@@ -199,6 +199,18 @@ async def test_a_csv_export_of_100000_codes_streams_every_one(start: Start) -> N
     assert ["SHARED-1", "shared", "available", "", ""] in rows
     assert elapsed < 30, elapsed
 
+    json_preferred = await client.get(
+        "/v1/admin/promotions/big/codes",
+        params={"limit": 2},
+        headers={**ADMIN, "Accept": "application/json, text/csv;q=0.5"},
+    )
+    assert json_preferred.json()["items"][0]["code"] == "BIG-000000"
+    csv_preferred = await client.get(
+        "/v1/admin/promotions/big/codes",
+        params={"status": "used"},
+        headers={**ADMIN, "Accept": "text/csv, application/json;q=0.9"},
+    )
+    assert csv_preferred.text == "code,kind,status,customer_id,order_id\n"
     only_shared = await client.get(
         "/v1/admin/promotions/big/codes",
         params={"status": "revoked"},

@@ -62,6 +62,14 @@ async def test_the_guard_refuses_percent_90_and_accepts_it_confirmed(start: Star
     again = await client.put(url, json=nine_zhe(percent=95), headers=ADMIN)
     assert_problem(again, 422, "deep_discount")
     assert (await client.get(url, headers=ADMIN)).json()["benefit"]["percent"] == 90
+    # taking it out of service is never refused; putting it back is checked again
+    paused = await client.put(url, json=nine_zhe(percent=95, status="paused"), headers=ADMIN)
+    assert paused.status_code == 200, paused.text
+    assert (await quote(client, TV_CART))["total"] == 499900
+    back = await client.put(url, json=nine_zhe(percent=95, status="active"), headers=ADMIN)
+    assert_problem(back, 422, "deep_discount")
+    draft = await client.put(url, json=nine_zhe(percent=95, status="draft"), headers=ADMIN)
+    assert_problem(draft, 422, "deep_discount")
     fixed = await client.put(url, json=nine_zhe(percent=10), headers=ADMIN)
     assert fixed.status_code == 200, fixed.text
     assert (await quote(client, TV_CART))["total"] == 449910

@@ -34,7 +34,25 @@ _CSV_DOC = {
 
 
 def _wants_csv(request: Request) -> bool:
-    return "text/csv" in request.headers.get("accept", "").lower()
+    """``Accept`` names ``text/csv`` with a quality above JSON's (``*/*`` and
+    ``application/*`` stand for JSON)."""
+    best = {"csv": 0.0, "json": 0.0}
+    for item in request.headers.get("accept", "").lower().split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        kind = {"text/csv": "csv", "application/json": "json", "*/*": "json"}.get(media)
+        if kind is None and media == "application/*":
+            kind = "json"
+        if kind is not None:
+            best[kind] = max(best[kind], quality)
+    return best["csv"] > 0 and best["csv"] > best["json"]
 
 
 def _out(code: ListedCode) -> CodeOut:
