@@ -18,7 +18,6 @@ share the guard cannot judge without a list price).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -77,10 +76,12 @@ class Previewer:
             for record in records
             for deep in deep_discounts(record, max_percent=self._max_percent)
         ]
-        quoted = await asyncio.gather(
-            *(self._quotes.quote(cart, rules=rules, uncounted=uncounted) for cart in carts)
-        )
-        quotes = [q.quote for q in quoted]
+        # one cart after another: pricing is CPU work, and 100 carts at once would
+        # take 100 database connections to resolve their codes
+        quotes = [
+            (await self._quotes.quote(cart, rules=rules, uncounted=uncounted)).quote
+            for cart in carts
+        ]
         drafted = {r.id for r in records}
         for index, quote in enumerate(quotes):
             warnings += self._deep_lines(index, quote, drafted)
