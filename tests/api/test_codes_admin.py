@@ -5,6 +5,7 @@ and the budget left."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import time
@@ -346,3 +347,34 @@ async def test_stats_count_shared_code_uses_and_the_budget_left(start: Start) ->
     none = (await client.get("/v1/admin/promotions/no-budget/stats", headers=ADMIN)).json()
     assert none["budget_left"] is None
     assert none["redemptions"] == 0
+
+
+async def test_a_revoke_racing_a_reservation_lets_one_win(start_postgres: Start) -> None:
+    """The revoke locks the code's row; a reservation takes only an available code:
+    either the reservation holds it (revoke 409) or the code is revoked (the
+    reservation prices without it), never both."""
+    client = (await start_postgres()).client
+    await create(client, coupon("c1"))
+    codes = await add_codes(client, "c1", {"count": 8})
+    for index, code in enumerate(codes):
+        revoked, reserved = await asyncio.gather(
+            revoke(client, "c1", code),
+            client.post(
+                "/v1/reservations",
+                json={**CART, "order_id": f"o-{index}", "coupon_codes": [code]},
+                headers=CHECKOUT,
+            ),
+        )
+        assert reserved.status_code in (201, 409), reserved.text
+        listed = await client.get(
+            "/v1/admin/promotions/c1/codes", params={"limit": 1000}, headers=ADMIN
+        )
+        status = next(c["status"] for c in listed.json()["items"] if c["code"] == code)
+        held = reserved.status_code == 201 and reserved.json()["quote"]["discount_total"] == 1000
+        if revoked.status_code == 200:
+            assert status == "revoked"
+            assert not held
+        else:
+            assert_problem(revoked, 409, "conflict")
+            assert status == "reserved"
+            assert held
