@@ -21,8 +21,12 @@ framework's own errors) into ``application/problem+json``.
     ├── NotEligible              a claim the promotion's         409 not_eligible
     │                            conditions or window exclude
     ├── InvalidInput             a request that passed the       422 validation_error
-    │                            schema but is still wrong
-    │                            (``errors`` lists each problem)
+    │   │                        schema but is still wrong
+    │   │                        (``errors`` lists each problem)
+    │   └── DeepDiscount         a promotion whose benefit can   422 deep_discount
+    │                            take more than MAX_DISCOUNT_
+    │                            PERCENT off, not confirmed
+    │                            (``errors`` names each part)
     ├── Unauthorized             no or unknown API key           401 unauthorized
     ├── Forbidden                the key's role may not do it    403 forbidden
     ├── RateLimited              too many failed code attempts   429 rate_limited
@@ -114,6 +118,14 @@ class InvalidInput(PricingError):
     def __init__(self, detail: str, problems: Sequence[Problem] = ()) -> None:
         super().__init__(detail)
         self.problems = tuple(problems)
+
+
+class DeepDiscount(InvalidInput):
+    """The publish guard (``app.promotions.guard``): the body did not say
+    ``confirm_deep_discount``."""
+
+    code = "deep_discount"
+    title = "Deep discount not confirmed"
 
 
 class Unauthorized(PricingError):

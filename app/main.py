@@ -21,7 +21,16 @@ from app.api.openapi import install_openapi
 from app.api.problem_docs import problems
 from app.api.problems import install_error_handlers
 from app.api.records import order_document
-from app.api.routes import admin, coupons, flash_sales, ops, quote, reservations
+from app.api.routes import (
+    admin,
+    admin_codes,
+    coupons,
+    flash_sales,
+    ops,
+    preview,
+    quote,
+    reservations,
+)
 from app.quoting.quote_service import PriceFunction
 from app.rules.engine import price as engine_price
 from app.settings import Settings, get_settings
@@ -77,6 +86,8 @@ def create_app(
     app.include_router(coupons.router)
     app.include_router(flash_sales.router)
     app.include_router(admin.router)
+    app.include_router(admin_codes.router)
+    app.include_router(preview.router)
     app.include_router(ops.router)
     install_docs(app)
     install_openapi(app)

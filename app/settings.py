@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     code_attempts_window_seconds: float = Field(default=60.0, gt=0)
     rules_poll_seconds: float = Field(default=1.0, gt=0)
     default_timezone: str = "Asia/Shanghai"
+    # the publish guard: a benefit that can take more than this percent off a line or an
+    # order needs "confirm_deep_discount": true (app/promotions/guard.py)
+    max_discount_percent: int = Field(default=80, ge=1, le=100)
 
     # logs (python -m app): one JSON object a line, or plain text lines
     log_format: Literal["json", "text"] = "json"

@@ -3,7 +3,8 @@ refresher, the inventory (flash-sale stock, usage counts, budgets), and the
 services the routes call — each an object built here, once per process:
 ``QuoteService``, ``ReservationService``, ``FlashSaleService``,
 ``PromotionAdmin``, ``ClaimService`` (领券, wallets), ``CodeAttempts`` (failed
-codes limited) — and the sweeper.
+codes limited), ``CodeAdmin`` (codes listed, exported, revoked), ``Previewer``
+(carts priced with draft promotions) — and the sweeper.
 
 The embedded default and production differ only in what ``Wiring.start``
 connects to (SQLite file + in-process fakeredis, or PostgreSQL + Redis).
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.coupons.attempts import AttemptLimits, CodeAttempts
 from app.coupons.claim_service import ClaimService
+from app.coupons.code_admin import CodeAdmin
 from app.coupons.redis_attempts import RedisAttempts
 from app.coupons.redis_claims import RedisClaims
 from app.errors import Unavailable
@@ -39,6 +41,7 @@ from app.inventory.sweeper import Sweeper
 from app.promotions.admin_service import PromotionAdmin
 from app.promotions.repository import PromotionRepository
 from app.promotions.snapshot import Refresher, Snapshot
+from app.quoting.previews import Previewer
 from app.quoting.quote_service import PriceFunction, QuoteService
 from app.resilience.breaker import BreakerConfig, CircuitBreaker
 from app.resilience.metrics import PrometheusObserver
@@ -73,6 +76,8 @@ class Wiring:
     record_quote: RecordQuote
     claims: ClaimService
     attempts: CodeAttempts
+    codes: CodeAdmin
+    previews: Previewer
     breakers: Mapping[str, CircuitBreaker] = field(default_factory=dict)
     api_keys: dict[str, str] = field(default_factory=dict)
     owns_redis: bool = True
@@ -173,6 +178,7 @@ class Wiring:
                 rules_changed=refresher,
                 counter_keeper=recovery,
                 default_timezone=settings.timezone,
+                max_discount_percent=settings.max_discount_percent,
             ),
             sweeper=sweeper,
             record_quote=record_quote,
@@ -200,6 +206,12 @@ class Wiring:
                     per_key=settings.code_attempts_per_key,
                     window_seconds=settings.code_attempts_window_seconds,
                 ),
+            ),
+            codes=CodeAdmin(repository=repository, rules_changed=refresher),
+            previews=Previewer(
+                quotes=quotes,
+                default_timezone=settings.timezone,
+                max_discount_percent=settings.max_discount_percent,
             ),
             breakers=breakers,
             api_keys=settings.api_keys,

@@ -13,9 +13,11 @@ from fastapi import Depends, Header, Request
 from app.api.wording import Wording, language_of
 from app.coupons.attempts import GuardedQuotes
 from app.coupons.claim_service import ClaimService
+from app.coupons.code_admin import CodeAdmin
 from app.inventory.flash_sale_service import FlashSaleService
 from app.inventory.reservation_service import ReservationService
 from app.promotions.admin_service import PromotionAdmin
+from app.quoting.previews import Previewer
 from app.wiring import Readiness, Wiring
 
 
@@ -45,6 +47,14 @@ async def _promotions(request: Request) -> PromotionAdmin:
     return _wiring(request).promotions
 
 
+async def _codes(request: Request) -> CodeAdmin:
+    return _wiring(request).codes
+
+
+async def _previews(request: Request) -> Previewer:
+    return _wiring(request).previews
+
+
 async def _readiness(request: Request) -> Readiness:
     return _wiring(request)
 
@@ -66,6 +76,8 @@ ClaimsDep = Annotated[ClaimService, Depends(_claims)]
 ReservationsDep = Annotated[ReservationService, Depends(_reservations)]
 FlashSalesDep = Annotated[FlashSaleService, Depends(_flash_sales)]
 PromotionsDep = Annotated[PromotionAdmin, Depends(_promotions)]
+CodesDep = Annotated[CodeAdmin, Depends(_codes)]
+PreviewsDep = Annotated[Previewer, Depends(_previews)]
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]
 WordingDep = Annotated[Wording, Depends(_wording)]
 """The language of the answer's texts, from ``Accept-Language``."""

@@ -288,6 +288,56 @@ GLOSSARY: dict[str, tuple[str, Any]] = {
     "discount_given": (f"What confirmed orders got from it. {FEN}", 500000),
     "gmv": (f"What confirmed orders paid in all. {FEN}", 3480000),
     "claims": ("Codes with an owner.", 800),
-    "redemptions": ("Codes used.", 95),
+    "redemptions": (
+        "Uses of its codes (shared or unique) in confirmed orders.",
+        95,
+    ),
     "budget_spent": (f"Budget held by reserved and confirmed orders. {FEN}", 520000),
+    "budget_left": (
+        f"`limits.budget` less `budget_spent` (never below 0); null: no budget. {FEN}",
+        480000,
+    ),
+    "confirm_deep_discount": (
+        "Confirms a benefit that can take more than MAX_DISCOUNT_PERCENT (default 80) "
+        "percent off a line or an order; without it such a write is 422 `deep_discount`.",
+        False,
+    ),
+    # ------------------------------------------------------------ code listing
+    "CodeList.items": ("The codes of this page, by code.", None),
+    "next_cursor": (
+        "Pass as `cursor` for the next page; null: this is the last.",
+        "YzE6RDExLTdLUTJNOVhXNFAzVA",
+    ),
+    "CodeOut.status": (
+        "`available`, `reserved` (held by an open reservation), `used` (in a confirmed "
+        "order) or `revoked`.",
+        "available",
+    ),
+    "CodeOut.customer_id": ("The owner of a claimed unique code; null: none.", "u-42"),
+    "CodeOut.order_id": (
+        "The order that holds (`reserved`) or used (`used`) a unique code; null: none.",
+        "o-1001",
+    ),
+    # ------------------------------------------------------------------ preview
+    "PreviewBody.promotions": (
+        "Draft promotion bodies, priced as if live (replacing live ones with the same id).",
+        None,
+    ),
+    "PreviewBody.carts": ("Quote bodies to price with them, 1 … 100.", None),
+    "PreviewResponse.quotes": ("One quote per cart, in order, as `POST /v1/quote` answers.", None),
+    "PreviewResponse.warnings": (
+        "What the publish guard would say, and deep line discounts.",
+        None,
+    ),
+    "PreviewWarningOut.code": ("`deep_discount`.", "deep_discount"),
+    "PreviewWarningOut.message": (
+        "What is deep, in English.",
+        "item_percent_off benefit of 'tv-90' (benefit.percent) can take 90% off, ...",
+    ),
+    "PreviewWarningOut.loc": (
+        "Where in the draft's body (its benefit); `[]` for a line of a cart.",
+        ["benefit", "percent"],
+    ),
+    "PreviewWarningOut.cart": ("The cart's index; null: a draft's benefit.", 0),
+    "PreviewWarningOut.line_id": ("The line of that cart; null: a draft's benefit.", "1"),
 }

@@ -13,6 +13,7 @@ from typing import cast
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from app.api.schemas import (
     ClaimBody,
@@ -41,6 +42,7 @@ from app.inventory.order_document import OrderDocument
 from app.inventory.reservation_service import ReservationRequest
 from app.promotions.admin_service import CodeRequest, ImportResult, IssuedCodes, PromotionStats
 from app.promotions.document import PromotionDocument, new_promotion_id
+from app.quoting.previews import Preview
 from app.quoting.quote_service import QuoteQuery
 from app.rules.model import Quote
 
@@ -106,6 +108,7 @@ def stats_response(stats: PromotionStats) -> StatsResponse:
         redemptions=stats.redemptions,
         budget_spent=stats.budget_spent,
         codes=stats.codes,
+        budget_left=stats.budget_left,
     )
 
 
@@ -195,4 +198,24 @@ def wallet_response(customer_id: str, coupons: Sequence[WalletCoupon]) -> Wallet
             )
             for c in coupons
         ],
+    )
+
+
+def preview_json(found: Preview) -> bytes:
+    """``PreviewResponse`` as JSON, each quote built as ``POST /v1/quote`` builds it."""
+    return to_json(
+        {
+            "quotes": [QuoteResponse.content(q) for q in found.quotes],
+            "warnings": [
+                {
+                    "code": w.code,
+                    "promotion_id": w.promotion_id,
+                    "message": w.message,
+                    "loc": list(w.loc),
+                    "cart": w.cart,
+                    "line_id": w.line_id,
+                }
+                for w in found.warnings
+            ],
+        }
     )

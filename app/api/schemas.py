@@ -134,6 +134,8 @@ HHMM = r"^(?:[01]\d|2[0-3]):[0-5]\d$"
 # path parameters naming something to look up: an id that cannot exist is a 404
 LookupId = Annotated[str, StringConstraints(max_length=128), Storable]
 ReservationId = Annotated[str, StringConstraints(max_length=64), Storable]
+CodeText = Annotated[str, StringConstraints(max_length=64), Storable]
+Cursor = Annotated[str, StringConstraints(max_length=200), Storable]
 
 # ----------------------------------------------------------- every problem at once
 
@@ -489,6 +491,8 @@ class PromotionBody(Checked):
     conditions: ConditionsBody = ConditionsBody()
     limits: LimitsBody = LimitsBody()
     benefit: BenefitBody
+    # a benefit that can take more than MAX_DISCOUNT_PERCENT off is refused without it
+    confirm_deep_discount: StrictBool = False
 
     @field_validator("timezone")
     @classmethod
@@ -587,7 +591,10 @@ class StatsResponse(BaseModel):
     """Counts for one promotion: reservations that applied it (made, confirmed,
     cancelled, expired), what confirmed orders got from it (``discount_given``)
     and paid in all (``gmv``), the budget held by reserved and confirmed ones,
-    and its codes (see docs/reservations.md)."""
+    and its codes (see docs/reservations.md). ``budget_left``: the budget less what
+    reserved and confirmed ones hold (null when the promotion has no budget);
+    ``redemptions``: every code of the promotion, shared or unique, in a confirmed
+    order."""
 
     reservations: int = 0
     confirmed: int = 0
@@ -599,6 +606,28 @@ class StatsResponse(BaseModel):
     redemptions: int = 0
     budget_spent: int = 0
     codes: int = 0
+    budget_left: int | None = None
+
+
+CodeStatus = Literal["available", "reserved", "used", "revoked"]
+
+
+class CodeOut(BaseModel):
+    """One code of a promotion: ``order_id`` is the order of the reservation that
+    holds (``reserved``) or used (``used``) a unique code."""
+
+    code: str
+    kind: Literal["shared", "unique"]
+    status: CodeStatus
+    customer_id: str | None
+    order_id: str | None
+
+
+class CodeList(BaseModel):
+    """A page of codes; ``next_cursor`` (null on the last page) asks for the next."""
+
+    items: list[CodeOut]
+    next_cursor: str | None
 
 
 # ------------------------------------------------------------------------- quote
@@ -931,6 +960,37 @@ def _line_content(
 
 
 # ------------------------------------------------------------------ reservations
+
+
+MAX_PREVIEW_PROMOTIONS = 1_000
+MAX_PREVIEW_CARTS = 100
+
+
+class PreviewBody(Checked):
+    """``POST /v1/admin/preview``: draft promotions and the carts to price with them."""
+
+    promotions: Annotated[list[PromotionBody], Field(max_length=MAX_PREVIEW_PROMOTIONS)]
+    carts: Annotated[list[QuoteBody], Field(min_length=1, max_length=MAX_PREVIEW_CARTS)]
+
+
+class PreviewWarningOut(BaseModel):
+    """``deep_discount``: a draft's benefit can take more than ``MAX_DISCOUNT_PERCENT``
+    off (``loc`` in its body; ``cart`` null), or a draft took more than that off a
+    line of a cart (``cart``: its index, ``line_id``)."""
+
+    code: str
+    promotion_id: str
+    message: str
+    loc: list[str | int]
+    cart: int | None
+    line_id: str | None
+
+
+class PreviewResponse(BaseModel):
+    """The carts priced as if the drafts were live (one quote per cart, in order)."""
+
+    quotes: list[QuoteResponse]
+    warnings: list[PreviewWarningOut]
 
 
 class ReservationBody(QuoteBody):

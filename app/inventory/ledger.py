@@ -177,6 +177,7 @@ class ReservationStats:
     discount_given: int = 0  # by confirmed orders
     gmv: int = 0  # totals of confirmed orders
     budget_spent: int = 0  # by reserved and confirmed ones
+    redemptions: int = 0  # codes of the promotion (shared or unique) in confirmed orders
 
 
 # --------------------------------------------------------------------- interface

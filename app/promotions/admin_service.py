@@ -20,10 +20,11 @@ from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from app.coupons import codes as coupon_codes
-from app.errors import Conflict, InvalidInput, NotFound, Problem, Unavailable
+from app.errors import Conflict, DeepDiscount, InvalidInput, NotFound, Problem, Unavailable
 from app.inventory.ledger import ReservationRepository
 from app.inventory.stock import needs_counters
 from app.promotions.document import PromotionDocument
+from app.promotions.guard import check_deep_discount
 from app.promotions.repository import (
     Changes,
     NewCode,
@@ -37,6 +38,8 @@ from app.rules.model import Promotion
 log = logging.getLogger(__name__)
 
 _GENERATE_ATTEMPTS = 3
+# statuses that take a promotion out of service: the publish guard lets them through
+STOPPED = frozenset({"paused", "ended", "archived"})
 
 
 class Write(Protocol):
@@ -82,7 +85,9 @@ class ImportResult:
 class PromotionStats:
     """Reservations that applied a promotion (made, confirmed, cancelled, expired),
     what confirmed orders got from it and paid in all, the budget held by
-    reserved and confirmed ones, and its codes (issued, claimed, used)."""
+    reserved and confirmed ones and what is left of it (None: no budget), and its
+    codes (issued, claimed); ``redemptions`` counts every code of the promotion,
+    shared or unique, in a confirmed order."""
 
     reservations: int
     confirmed: int
@@ -94,6 +99,7 @@ class PromotionStats:
     redemptions: int
     budget_spent: int
     codes: int
+    budget_left: int | None = None
 
 
 def _written(row: StoredPromotion) -> Changes | None:
@@ -115,8 +121,10 @@ class PromotionAdmin:
         rules_changed: RulesChanged,
         counter_keeper: CounterKeeper,
         default_timezone: ZoneInfo,
+        max_discount_percent: int = 80,
     ) -> None:
         self._repository = repository
+        self._max_discount_percent = max_discount_percent
         self._ledger = ledger
         self._rules_changed = rules_changed
         self._counter_keeper = counter_keeper
@@ -149,9 +157,9 @@ class PromotionAdmin:
         return await self._write(document, self._repository.replace)
 
     async def _write(self, document: PromotionDocument, write: Write) -> PromotionDocument:
-        """Check it becomes an engine record, store it, reload the rules everywhere,
-        then load its counters."""
-        promotion = document.to_record(default_timezone=self._default_timezone)
+        """Check it becomes an engine record and passes the publish guard, store it,
+        reload the rules everywhere, then load its counters."""
+        promotion = self.checked(document)
         row = await write(
             id=document.id,
             status=document.status,
@@ -161,6 +169,20 @@ class PromotionAdmin:
         await self._rules_changed.changed(_written(row), {row.id: (row.updated_at, promotion)})
         await self._load_counters(promotion)
         return _document(row)
+
+    def checked(self, document: PromotionDocument) -> Promotion:
+        """The engine's record of a document about to be stored, through the publish
+        guard (``DeepDiscount`` unless it says ``confirm_deep_discount``, or its
+        status takes it out of service): every write path (create, replace, patch,
+        import) calls it."""
+        promotion = document.to_record(default_timezone=self._default_timezone)
+        check_deep_discount(
+            promotion,
+            # taking a promotion out of service (pause, end, archive) is never refused
+            confirmed=document.confirm_deep_discount or document.status in STOPPED,
+            max_percent=self._max_discount_percent,
+        )
+        return promotion
 
     async def import_all(
         self, documents: Sequence[PromotionDocument], *, mode: Literal["create", "upsert"]
@@ -196,9 +218,14 @@ class PromotionAdmin:
         that cannot become a record is a problem at its index."""
         prepared: list[tuple[NewPromotion, Promotion]] = []
         found: list[Problem] = []
+        deep: list[Problem] = []
         for index, document in enumerate(documents):
             try:
-                record = document.to_record(default_timezone=self._default_timezone)
+                record = self.checked(document)
+            except DeepDiscount as exc:
+                at = ("body", "promotions", index)
+                deep += [Problem(loc=(*at, *p.loc[1:]), msg=p.msg) for p in exc.problems]
+                continue
             except (ValueError, KeyError) as exc:
                 found.append(Problem(loc=("body", "promotions", index), msg=str(exc)))
                 continue
@@ -210,7 +237,13 @@ class PromotionAdmin:
             )
             prepared.append((new, record))
         if found:
-            raise InvalidInput(f"{len(found)} promotions cannot be priced", found)
+            raise InvalidInput(f"{len(found)} promotions cannot be priced", [*found, *deep])
+        if deep:
+            raise DeepDiscount(
+                f"{len(deep)} benefits can take more than MAX_DISCOUNT_PERCENT off and are "
+                'not confirmed ("confirm_deep_discount": true)',
+                deep,
+            )
         return prepared
 
     async def delete(self, promotion_id: str) -> None:
@@ -248,8 +281,10 @@ class PromotionAdmin:
     async def stats(self, promotion_id: str) -> PromotionStats:
         """Codes issued, claimed and used; reservations that applied the promotion by
         status, and what confirmed orders got and paid (from the ledger)."""
-        if await self._repository.get(promotion_id) is None:
+        row = await self._repository.get(promotion_id)
+        if row is None:
             raise NotFound(f"no promotion {promotion_id!r}")
+        budget = _document(row).limits.budget
         counts = await self._repository.code_counts(promotion_id)
         made = await self._ledger.stats(promotion_id)
         return PromotionStats(
@@ -260,7 +295,8 @@ class PromotionAdmin:
             discount_given=made.discount_given,
             gmv=made.gmv,
             claims=counts.claimed,
-            redemptions=counts.used,
+            redemptions=made.redemptions,
             budget_spent=made.budget_spent,
             codes=counts.total,
+            budget_left=None if budget is None else max(0, budget - made.budget_spent),
         )

@@ -320,6 +320,8 @@ class PromotionDocument(_Document):
     conditions: ConditionsDocument = ConditionsDocument()
     limits: LimitsDocument = LimitsDocument()
     benefit: BenefitDocument
+    # the writer confirmed a benefit past MAX_DISCOUNT_PERCENT (app.promotions.guard)
+    confirm_deep_discount: StrictBool = False
 
     @classmethod
     def from_stored(cls, stored: Any) -> PromotionDocument:

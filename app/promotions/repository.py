@@ -84,7 +84,19 @@ class StoredCode:
     promotion_id: str
     kind: str
     customer_id: str | None
-    status: str  # available | reserved | used
+    status: str  # available | reserved | used | revoked
+
+
+@dataclass(frozen=True, slots=True)
+class ListedCode:
+    """A code as the admin listing shows it: ``order_id`` is the order of the
+    reservation that holds (``reserved``) or used (``used``) a unique code."""
+
+    code: str
+    kind: str  # shared | unique
+    status: str  # available | reserved | used | revoked
+    customer_id: str | None
+    order_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,5 +154,17 @@ class PromotionRepository(Protocol):
         """The unused codes a customer has claimed (their wallet)."""
 
     async def code_counts(self, promotion_id: str) -> CodeCounts: ...
+
+    async def list_codes(
+        self, promotion_id: str, *, status: str | None, after: str | None, limit: int
+    ) -> builtins.list[ListedCode]:
+        """Up to ``limit`` codes of a promotion (those with ``status``), by code,
+        after the code ``after`` (keyset pagination)."""
+
+    async def revoke_code(self, promotion_id: str, code: str) -> tuple[ListedCode, bool]:
+        """Mark an unused code of the promotion ``revoked`` (bumping the rules version)
+        and say whether it changed (False: it was revoked already); ``NotFound`` when
+        the promotion has no such code, ``Conflict`` when it is used or held by an
+        open reservation."""
 
     async def ping(self) -> None: ...

@@ -27,7 +27,7 @@ from app.errors import Unavailable
 from app.inventory.counter_reader import CounterReader
 from app.promotions.repository import PromotionRepository, StoredCode
 from app.promotions.snapshot import RulesSource
-from app.rules.model import PresentedCoupon, Quote, QuoteRequest
+from app.rules.model import PresentedCoupon, Quote, QuoteRequest, Readings
 from app.rules.ruleset import RuleSet
 
 
@@ -135,6 +135,11 @@ class QuoteService:
         # the interpreter hands the event loop the GIL back every few milliseconds.
         self._engine_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
 
+    @property
+    def rules(self) -> RuleSet:
+        """The rules of this moment (a preview builds its own from them)."""
+        return self._rules.rules
+
     def close(self) -> None:
         """Let the engine thread finish what it has and end (``lifespan`` calls it)."""
         self._engine_thread.shutdown(wait=False, cancel_futures=True)
@@ -150,10 +155,20 @@ class QuoteService:
         priced = partial(self._price, rules, request, pause=_let_others_run)
         return await loop.run_in_executor(self._engine_thread, priced)
 
-    async def quote(self, query: QuoteQuery, *, at: datetime | None = None) -> Quoted:
+    async def quote(
+        self,
+        query: QuoteQuery,
+        *,
+        at: datetime | None = None,
+        rules: RuleSet | None = None,
+        uncounted: frozenset[str] = frozenset(),
+    ) -> Quoted:
         """Price the cart against the current rules with live readings; ``at``
-        replaces the request's time (a reservation holds today's price)."""
-        rules = self._rules.rules
+        replaces the request's time (a reservation holds today's price). A preview
+        hands in its own ``rules`` and the ids of promotions not stored yet
+        (``uncounted``): their counters are read as fresh (full stock, no uses)."""
+        live = self._rules.rules
+        rules = rules or live
         codes = _distinct(query.coupon_codes)
         presented: tuple[PresentedCoupon, ...] = ()
         wallet: tuple[PresentedCoupon, ...] = ()
@@ -161,7 +176,7 @@ class QuoteService:
         customer_id = query.request.customer.id
         codes_unread = False
         try:
-            known = await self._resolve(rules.version, codes) if codes else {}
+            known = await self._resolve(live.version, codes) if codes else {}
             presented = tuple(_presented(code, known.get(code)) for code in codes)
             stored = dict(known)
             if query.auto_coupons and customer_id is not None:
@@ -179,6 +194,8 @@ class QuoteService:
             customer_id=customer_id,
             coupon_promotions=[c.promotion_id for c in (*presented, *wallet) if c.promotion_id],
         )
+        if uncounted:
+            readings = _fresh(readings, uncounted)
         request = dataclasses.replace(
             query.request,
             at=at or query.request.at,
@@ -202,6 +219,22 @@ class QuoteService:
             self._shared_codes.remember(version, found)
             known.update(found)
         return known
+
+
+def _fresh(readings: Readings, promotion_ids: frozenset[str]) -> Readings:
+    """The readings without those of ``promotion_ids``: a flash item missing from
+    them has its configured stock, a promotion missing has no uses yet."""
+    flash = readings.flash_available
+    return dataclasses.replace(
+        readings,
+        flash_available=None
+        if flash is None
+        else {k: n for k, n in flash.items() if k[0] not in promotion_ids},
+        flash_bought={k: n for k, n in readings.flash_bought.items() if k[0] not in promotion_ids},
+        uses={k: n for k, n in readings.uses.items() if k not in promotion_ids},
+        customer_uses={k: n for k, n in readings.customer_uses.items() if k not in promotion_ids},
+        budget_spent={k: n for k, n in readings.budget_spent.items() if k not in promotion_ids},
+    )
 
 
 def _distinct(codes: Sequence[str]) -> list[str]:

@@ -123,6 +123,7 @@ class SqlClaimRepository(SqlStore):
             select(CouponCodeRow, CouponClaimRow.claimed_at)
             .outerjoin(CouponClaimRow, CouponClaimRow.code == CouponCodeRow.code)
             .where(CouponCodeRow.customer_id == customer_id)
+            .where(CouponCodeRow.status != "revoked")  # a revoked code leaves the wallet
             .order_by(CouponCodeRow.created_at, CouponCodeRow.code)
         )
         async with self._transaction("read wallet") as session:

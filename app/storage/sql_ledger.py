@@ -272,11 +272,17 @@ class SqlReservationRepository(SqlStore):
             )
             .where(ReservationPromotionRow.promotion_id == promotion_id)
         )
+        redeemed = (
+            select(func.count())
+            .select_from(OrderCouponRow)
+            .where(OrderCouponRow.promotion_id == promotion_id)
+        )
         async with self._transaction("reservation stats") as session:
             made, confirmed, cancelled, expired, given, spent = (
                 await session.execute(counts)
             ).one()
             total = await session.scalar(gmv)
+            redemptions = await session.scalar(redeemed)
         return ReservationStats(
             reservations=int(made),
             confirmed=int(confirmed),
@@ -285,6 +291,7 @@ class SqlReservationRepository(SqlStore):
             discount_given=int(given),
             gmv=int(total or 0),
             budget_spent=int(spent),
+            redemptions=int(redemptions or 0),
         )
 
 

@@ -28,6 +28,7 @@ from app.promotions.repository import (
     Changes,
     CodeCounts,
     Imported,
+    ListedCode,
     NewCode,
     NewPromotion,
     RulesVersion,
@@ -35,13 +36,20 @@ from app.promotions.repository import (
     StoredPromotion,
 )
 from app.storage.sql_store import SqlStore
-from app.storage.tables import CouponCodeRow, PromotionRow, RulesChangeRow, RulesMetaRow
+from app.storage.tables import (
+    CouponCodeRow,
+    PromotionRow,
+    ReservationRow,
+    RulesChangeRow,
+    RulesMetaRow,
+)
 
 # versions of the change log kept; an instance further behind loads everything
 RULES_CHANGES_KEPT = 10_000
 _PRUNE_EVERY = 100  # versions
 _IMPORT_SECONDS = 60.0  # an import of 10,000 promotions is one transaction
 _IN_CHUNK = 1_000  # ids per IN (...) list
+REVOKED = "revoked"  # a code's status once revoked: unknown to quotes from then on
 
 _COLUMNS = (
     PromotionRow.id,
@@ -236,7 +244,12 @@ class SqlPromotionRepository(SqlStore):
     async def resolve_codes(self, codes: Sequence[str]) -> dict[str, StoredCode]:
         if not codes:
             return {}
-        query = select(CouponCodeRow).where(CouponCodeRow.code.in_(list(codes)))
+        # a revoked code is unknown to quotes and reservations from then on
+        query = (
+            select(CouponCodeRow)
+            .where(CouponCodeRow.code.in_(list(codes)))
+            .where(CouponCodeRow.status != REVOKED)
+        )
         async with self._transaction("resolve codes") as session:
             return {row.code: _code(row) for row in await session.scalars(query)}
 
@@ -259,6 +272,60 @@ class SqlPromotionRepository(SqlStore):
         async with self._transaction("count codes") as session:
             total, claimed, used = (await session.execute(query)).one()
             return CodeCounts(total=int(total), claimed=int(claimed), used=int(used))
+
+    async def list_codes(
+        self, promotion_id: str, *, status: str | None, after: str | None, limit: int
+    ) -> builtins.list[ListedCode]:
+        query = (
+            select(
+                CouponCodeRow.code,
+                CouponCodeRow.kind,
+                CouponCodeRow.status,
+                CouponCodeRow.customer_id,
+                ReservationRow.order_id,
+            )
+            .outerjoin(ReservationRow, ReservationRow.id == CouponCodeRow.reservation_id)
+            .where(CouponCodeRow.promotion_id == promotion_id)
+            .order_by(CouponCodeRow.code)
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(CouponCodeRow.status == status)
+        if after is not None:
+            query = query.where(CouponCodeRow.code > after)
+        async with self._transaction("list codes") as session:
+            return [
+                ListedCode(code=code, kind=kind, status=state, customer_id=customer, order_id=order)
+                for code, kind, state, customer, order in await session.execute(query)
+            ]
+
+    async def revoke_code(self, promotion_id: str, code: str) -> tuple[ListedCode, bool]:
+        now = datetime.now(UTC)
+        async with self._transaction("revoke code") as session:
+            # locked: a reservation taking it (``WHERE status = 'available'``) waits, then misses
+            row = await session.get(CouponCodeRow, code, with_for_update=True)
+            if row is None or row.promotion_id != promotion_id:
+                raise NotFound(f"promotion {promotion_id!r} has no code {code!r}")
+            if row.status == "used":
+                raise Conflict(f"code {code!r} is used; a used code cannot be revoked")
+            if row.status == "reserved":
+                raise Conflict(
+                    f"code {code!r} is held by an open reservation; revoke it once that "
+                    "reservation is cancelled or expires"
+                )
+            changed = row.status != REVOKED
+            if changed:
+                row.status = REVOKED
+                await session.flush()
+                await _bump(session, now, [promotion_id])
+            listed = ListedCode(
+                code=row.code,
+                kind=row.kind,
+                status=row.status,
+                customer_id=row.customer_id,
+                order_id=None,
+            )
+        return listed, changed
 
     async def ping(self) -> None:
         async with self._transaction("ping") as session:

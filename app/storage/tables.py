@@ -14,7 +14,8 @@
 - ``coupon_codes``: codes, normalised upper-case. ``kind`` is ``shared`` (one
   code, many customers) or ``unique`` (single-use); ``customer_id`` is the
   owner of a claimed unique code; ``reservation_id`` the reservation that
-  holds (``reserved``) or used (``used``) a unique code.
+  holds (``reserved``) or used (``used``) a unique code; ``revoked``: an
+  admin revoked it (unknown to quotes and reservations from then on).
 
 Claims (领券; docs/coupons.md):
 
@@ -137,6 +138,8 @@ class RulesChangeRow(Base):
 
 class CouponCodeRow(Base):
     __tablename__ = "coupon_codes"
+    # the admin listing and export walk a promotion's codes in code order (keyset)
+    __table_args__ = (Index("ix_coupon_codes_promotion_id_code", "promotion_id", "code"),)
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     promotion_id: Mapped[str] = mapped_column(
@@ -144,7 +147,7 @@ class CouponCodeRow(Base):
     )
     kind: Mapped[str] = mapped_column(String(16))  # shared | unique
     customer_id: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
-    status: Mapped[str] = mapped_column(String(16))  # available | reserved | used
+    status: Mapped[str] = mapped_column(String(16))  # available | reserved | used | revoked
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     reservation_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
 

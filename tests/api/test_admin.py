@@ -413,6 +413,7 @@ async def test_stats_are_zero_until_reservations_exist(client: httpx.AsyncClient
         "redemptions": 0,
         "budget_spent": 0,
         "codes": 3,
+        "budget_left": None,
     }
 
 

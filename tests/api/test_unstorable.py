@@ -87,6 +87,7 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
 }
 SAMPLES["ImportBody"] = [{"promotions": SAMPLES["PromotionBody"], "mode": "create"}]
+SAMPLES["PreviewBody"] = [{"promotions": SAMPLES["PromotionBody"], "carts": [_QUOTE]}]
 
 _SCHEMA: Any = object()  # walk the schema alone, not an instance of it
 _JSON_TYPES = {str: "string", list: "array", dict: "object", bool: "boolean", int: "integer"}
