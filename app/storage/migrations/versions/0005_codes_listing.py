@@ -2,8 +2,8 @@
 coupon_codes (promotion_id, code), so each page of the keyset walk is a range
 scan, not a sort of every code of the promotion.
 
-Revision ID: 0004_codes_listing
-Revises: 0003_coupons_claims
+Revision ID: 0005_codes_listing
+Revises: 0004_claim_slots
 Create Date: 2026-12-01
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004_codes_listing"
-down_revision: str | None = "0003_coupons_claims"
+revision: str = "0005_codes_listing"
+down_revision: str | None = "0004_claim_slots"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
