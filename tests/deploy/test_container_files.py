@@ -208,3 +208,16 @@ def test_every_setting_is_in_the_environment_table() -> None:
     missing = {name.upper() for name in Settings.model_fields} - named
     assert missing == set(), f"not in the environment table of docs/deployment.md: {missing}"
     assert "docs/deployment.md#environment" in (ROOT / "README.md").read_text()
+
+
+def test_prometheus_scrapes_every_replica_and_loads_the_rules() -> None:
+    """``ops/prometheus/prometheus.yml`` (written with the metrics, issue 17) must find
+    every ``pricing`` replica by DNS: a static ``pricing:8000`` reaches one of them."""
+    config_path = ROOT / "ops" / "prometheus" / "prometheus.yml"
+    if not config_path.exists():
+        pytest.skip("ops/prometheus/prometheus.yml is not on this branch yet")
+    config = yaml.safe_load(config_path.read_text())
+    assert "alerts.yml" in config["rule_files"]
+    jobs = [job for job in config["scrape_configs"] if job.get("job_name") == "pricing"]
+    assert len(jobs) == 1
+    assert jobs[0].get("dns_sd_configs") == [{"names": ["pricing"], "type": "A", "port": 8000}]
