@@ -199,6 +199,18 @@ async def test_flash_sale_and_claims_across_two_instances_on_a_cluster(
         stats = (await a.get(f"/v1/admin/promotions/{coupon_id}/stats", headers=ADMIN)).json()
         assert stats["claims"] == 50
 
+        # a code claimed by another customer, presented on each instance: refused, and
+        # counted as a failed attempt (one key per subject, in the cluster)
+        for n, instance in enumerate(instances):
+            guess = {
+                "customer": {"id": f"guesser-{n}"},
+                "lines": [{"sku": "X", "qty": 1, "unit_price": LIST_PRICE}],
+                "coupon_codes": [granted[0][1]["code"]],
+            }
+            quoted = await instance.post("/v1/quote", json=guess, headers=CHECKOUT)
+            assert quoted.status_code == 200, quoted.text
+            assert quoted.json()["discount_total"] == 0
+
         deadline = time.monotonic() + TTL + 20
         while (await level(a, flash_id))["reserved"] > 0:
             assert time.monotonic() < deadline, await level(a, flash_id)
@@ -225,6 +237,8 @@ async def test_flash_sale_and_claims_across_two_instances_on_a_cluster(
                 record = await redis.hgetall(key)
                 states[(record[b"state"], record.get(b"reason"))] += 1
             assert states == {(b"confirmed", None): sold, (b"released", b"expired"): stock - sold}
+            attempts = [key async for key in redis.scan_iter(match="*attempts:*", count=1000)]
+            assert len(attempts) >= 2  # a customer each (and the API key)
         finally:
             await redis.aclose()
 
