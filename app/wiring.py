@@ -44,7 +44,8 @@ from app.resilience.metrics import PrometheusObserver
 from app.rules.engine import price as engine_price
 from app.settings import Settings
 from app.storage import db, redis_client
-from app.storage.redis_client import RedisClient, make_redis
+from app.storage.redis_calls import RedisClient
+from app.storage.redis_client import make_redis
 from app.storage.sql_claims import SqlClaimRepository
 from app.storage.sql_ledger import SqlReservationRepository
 from app.storage.sql_promotions import SqlPromotionRepository

@@ -23,8 +23,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 
 from app.settings import Settings
-
-RedisClient = Redis | RedisCluster
+from app.storage.redis_calls import RedisClient
 
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
