@@ -39,9 +39,12 @@ class Settings(BaseSettings):
 
     # redis; empty URL: an in-process fakeredis (embedded default, one per process)
     redis_url: str = ""
+    # a Redis Cluster (redis.asyncio.cluster.RedisCluster): REDIS_URL names any one node, the
+    # rest are discovered; a redis+cluster:// (rediss+cluster://) URL says the same
+    redis_cluster: bool = False
     redis_prefix: str = "pricing:"  # every key and channel this service uses starts with it
     redis_timeout_seconds: float = Field(default=1.0, gt=0)
-    redis_max_connections: int = Field(default=100, ge=1)
+    redis_max_connections: int = Field(default=100, ge=1)  # per node on a cluster
 
     # HTTP
     pricing_api_keys: SecretStr = SecretStr("")  # "checkout:KEY1,admin:KEY2"; repr shows ***

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.coupons.attempts import AttemptLimits, CodeAttempts
@@ -48,6 +47,7 @@ from app.resilience.metrics import PrometheusObserver
 from app.rules.engine import price as engine_price
 from app.settings import Settings
 from app.storage import db, redis_client
+from app.storage.redis_calls import RedisClient
 from app.storage.redis_client import make_redis
 from app.storage.sql_claims import SqlClaimRepository
 from app.storage.sql_ledger import SqlReservationRepository
@@ -61,7 +61,7 @@ class Wiring:
     settings: Settings
     engine: AsyncEngine
     repository: PromotionRepository
-    redis: Redis
+    redis: RedisClient
     snapshot: Snapshot
     refresher: Refresher
     stock: RedisStock
@@ -89,7 +89,7 @@ class Wiring:
         *,
         record_quote: RecordQuote,
         price: PriceFunction = engine_price,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
     ) -> Wiring:
         """Connect and build everything. ``record_quote`` makes a reservation's
         stored order (with the API's words); ``price`` and ``redis`` replace the

@@ -48,6 +48,7 @@ from zoneinfo import ZoneInfo
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from app.promotions.document import PromotionDocument
 from app.promotions.repository import (
@@ -302,7 +303,7 @@ class Refresher:
     def __init__(
         self,
         snapshot: Snapshot,
-        redis: Redis,
+        redis: Redis | RedisCluster,
         *,
         channel: str,
         poll_seconds: float,

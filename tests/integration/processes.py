@@ -25,6 +25,7 @@ from tests.conftest import (
 ROOT = Path(__file__).resolve().parents[2]
 
 Started = tuple[httpx.AsyncClient, asyncio.subprocess.Process]
+Starter = Callable[..., Awaitable[Started]]
 
 
 def free_port() -> int:
@@ -49,9 +50,7 @@ async def wait_healthy(client: httpx.AsyncClient, process: asyncio.subprocess.Pr
 
 
 @asynccontextmanager
-async def services(
-    tmp_path: Path, **env: str
-) -> AsyncIterator[Callable[[str], Awaitable[Started]]]:
+async def services(tmp_path: Path, **env: str) -> AsyncIterator[Starter]:
     """Starts ``python -m app`` processes on one fresh schema and key prefix."""
     options = postgres_options()
     base = {
@@ -67,11 +66,11 @@ async def services(
     processes: list[asyncio.subprocess.Process] = []
     async with AsyncExitStack() as stack:
 
-        async def start(name: str) -> Started:
-            port = free_port()
+        async def start(name: str, port: int | None = None, **more: str) -> Started:
+            port = port or free_port()
             log = stack.enter_context((tmp_path / f"{name}.log").open("wb"))
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "app", cwd=ROOT, env={**base, "PORT": str(port)},
+                sys.executable, "-m", "app", cwd=ROOT, env={**base, **more, "PORT": str(port)},
                 stdout=log, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
             processes.append(process)

@@ -96,8 +96,13 @@ class LocalCluster:
     def available() -> bool:
         return bool(shutil.which("redis-server") and shutil.which("redis-cli"))
 
-    def start(self, nodes: int = 3, timeout: float = 20.0) -> None:
-        self.ports = free_cluster_ports(nodes)
+    def start(
+        self, nodes: int = 3, timeout: float = 20.0, ports: Sequence[int] | None = None
+    ) -> None:
+        """On ``ports`` when given (each ``p`` and its bus port ``p + 10000`` free), else
+        on free ports of 20000-29999."""
+        self.ports = list(ports) if ports is not None else free_cluster_ports(nodes)
+        nodes = len(self.ports)
         for port in self.ports:
             log = (self.workdir / f"redis-{port}.log").open("wb")
             with log:
@@ -181,10 +186,10 @@ class LocalCluster:
 
 
 @contextlib.contextmanager
-def local_cluster(workdir: Path) -> Iterator[LocalCluster]:
+def local_cluster(workdir: Path, ports: Sequence[int] | None = None) -> Iterator[LocalCluster]:
     cluster = LocalCluster(workdir)
     try:
-        cluster.start()
+        cluster.start(ports=ports)
         yield cluster
     finally:
         cluster.stop()
