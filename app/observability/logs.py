@@ -23,7 +23,9 @@ import logging
 import logging.handlers
 import queue
 import re
+import signal
 import sys
+import threading
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -85,7 +87,11 @@ class BackgroundHandler(logging.handlers.QueueHandler):
     the event loop pays for a record and a queue put, not for the JSON and the
     write. The request id is taken when the line is logged (the thread has no
     request); an exception's traceback is rendered then too. Lines still queued
-    at exit are written (``atexit``)."""
+    at exit are written: at a normal exit (``atexit``), and when a signal ends the
+    process (uvicorn finishes its shutdown on SIGTERM, then raises the signal again
+    with the handlers it found restored, and a process a signal ends runs no
+    ``atexit``: so the handlers it finds are ours, which write what is queued and
+    then let the signal do what it did before)."""
 
     def __init__(self, json_lines: bool = True, stream: TextIO | None = None) -> None:
         super().__init__(queue.SimpleQueue())
@@ -98,6 +104,18 @@ class BackgroundHandler(logging.handlers.QueueHandler):
         self.listener = logging.handlers.QueueListener(self.queue, target)
         self.listener.start()
         atexit.register(self.flush_and_stop)
+        self._before: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for caught in (signal.SIGTERM, signal.SIGINT):
+                before = signal.getsignal(caught)
+                if before in (signal.SIG_DFL, signal.default_int_handler):
+                    self._before[caught] = before
+                    signal.signal(caught, self._flush_then_signal)
+
+    def _flush_then_signal(self, signum: int, _frame: Any) -> None:
+        self.flush_and_stop()
+        signal.signal(signum, self._before[signum])
+        signal.raise_signal(signum)
 
     def flush_and_stop(self) -> None:
         """Write what is queued and end the thread (at exit; again: nothing)."""
