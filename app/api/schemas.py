@@ -489,6 +489,13 @@ class PromotionBody(Checked):
     conditions: ConditionsBody = ConditionsBody()
     limits: LimitsBody = LimitsBody()
     benefit: BenefitBody
+    # what a GET shows beside the body: accepted and ignored on input, so a body read
+    # can be sent back as it is (the server keeps them; use If-Match for the version)
+    version: Annotated[int | None, Field(description="Read-only; ignored.")] = None
+    created_at: Annotated[Any, Field(description="Read-only; ignored.")] = None
+    updated_at: Annotated[Any, Field(description="Read-only; ignored.")] = None
+    updated_by: Annotated[Any, Field(description="Read-only; ignored.")] = None
+    effective: Annotated[Any, Field(description="Read-only; ignored.")] = None
 
     @field_validator("timezone")
     @classmethod
@@ -524,8 +531,68 @@ class PromotionBody(Checked):
         return found
 
 
+READ_ONLY = frozenset({"version", "created_at", "updated_at", "updated_by", "effective"})
+
+Effective = Literal["scheduled", "running", "ended", "paused"]
+
+
+class PromotionOut(PromotionBody):
+    """A stored promotion: its body, its version (``ETag``), who wrote it when, and
+    what it is doing now (``effective``, by its status and window at the time of
+    the request: ``scheduled``, ``running``, ``ended``, ``paused``; ``draft`` and
+    ``archived`` as their status)."""
+
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+    effective: Effective | Literal["draft", "archived"]
+
+
 class PromotionList(BaseModel):
-    items: list[PromotionBody]
+    items: list[PromotionOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+def _benefit_type(value: str) -> str:
+    if value not in registered():
+        raise PydanticCustomError(
+            "benefit_type",
+            "unknown benefit type; one of: {types}",
+            {"types": ", ".join(registered())},
+        )
+    return value
+
+
+class PromotionQuery(BaseModel):
+    """``GET /v1/admin/promotions``: a page of promotions by id, filtered; an unknown
+    parameter is a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    cursor: Annotated[str, StringConstraints(max_length=400), Storable] | None = None
+    status: PromotionStatus | None = None
+    effective: Effective | None = None
+    type: Annotated[str, AfterValidator(_benefit_type)] | None = None
+    trigger: Literal["auto", "coupon"] | None = None
+    q: Annotated[str, StringConstraints(min_length=1, max_length=200), Storable] | None = None
+
+
+class HistoryEntryOut(BaseModel):
+    version: int
+    at: datetime
+    by: str
+    action: Literal["created", "replaced", "patched", "deleted", "imported"]
+    before: dict[str, Any] | None = Field(description="The body before; null for a creation.")
+    after: dict[str, Any] | None = Field(description="The body after; null for a removal.")
+
+
+class HistoryResponse(BaseModel):
+    promotion_id: str
+    items: list[HistoryEntryOut] = Field(description="Every change, newest first.")
 
 
 ImportedPromotions = Annotated[list[PromotionBody], Field(min_length=1, max_length=MAX_IMPORT)]

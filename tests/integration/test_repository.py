@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.errors import Conflict, NotFound, Unavailable
-from app.promotions.repository import NewCode, NewPromotion
+from app.promotions.repository import NewCode, NewPromotion, PromotionFilter
 from app.storage import db
 from app.storage.sql_promotions import SqlPromotionRepository
 from tests.conftest import Backend
@@ -69,7 +69,9 @@ async def test_load_and_list(repo: SqlPromotionRepository) -> None:
     version, rows = await repo.load()
     assert version.counter == 3
     assert [r.id for r in rows] == ["a", "b", "c"]
-    assert [r.id for r in await repo.list("active")] == ["b", "c"]
+    active = PromotionFilter(now=datetime.now(UTC), status="active")
+    assert [r.id for r in await repo.page(active, after=None, limit=10)] == ["b", "c"]
+    assert [r.id for r in await repo.page(active, after="b", limit=10)] == ["c"]
     assert rows[0].body == {**BODY, "id": "a"}
     assert rows[0].created_at.tzinfo is not None
 
@@ -118,7 +120,7 @@ async def test_an_unreachable_database_is_unavailable() -> None:
 async def test_a_slow_database_is_unavailable(repo: SqlPromotionRepository) -> None:
     slow = SqlPromotionRepository(repo._engine, timeout=0.000_001)
     with pytest.raises(Unavailable, match="did not answer"):
-        await slow.list()
+        await slow.load()
 
 
 async def test_changes_since_a_version_name_only_what_changed(
@@ -162,13 +164,13 @@ async def test_an_import_is_one_version_and_all_or_nothing(repo: SqlPromotionRep
     new = [NewPromotion(id=f"n{i}", status="active", trigger="auto", body=BODY) for i in range(3)]
     with pytest.raises(Conflict, match="'p1'"):
         await repo.import_many([*new, NewPromotion("p1", "paused", "auto", BODY)], replace=False)
-    assert [p.id for p in await repo.list()] == ["p1"]
+    assert [p.id for p in (await repo.load())[1]] == ["p1"]
     imported = await repo.import_many(
         [*new, NewPromotion("p1", "paused", "auto", BODY)], replace=True
     )
     assert (imported.created, imported.updated) == (3, 1)
     assert imported.version == await repo.current_version()
-    assert [(p.id, p.status) for p in await repo.list()] == [
+    assert [(p.id, p.status) for p in (await repo.load())[1]] == [
         ("n0", "active"), ("n1", "active"), ("n2", "active"), ("p1", "paused"),
     ]  # fmt: skip
     changes = await repo.changes_since(imported.version.counter - 1)
