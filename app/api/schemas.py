@@ -125,6 +125,29 @@ def _storable(value: str) -> str:
 
 
 Storable = AfterValidator(_storable)
+
+
+def unstorable_places(value: Any, loc: tuple[str | int, ...] = ()) -> Found:
+    """Every string (or object key) in raw JSON that cannot be stored, for input that
+    is checked only later (a merge patch is checked once merged): ``Storable``'s
+    problem, at each place (a key's place ends in ``[key]``)."""
+    found: Found = []
+    message = "must not contain NUL (\\u0000) or a lone surrogate: it cannot be stored"
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            found.append((loc, message))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += unstorable_places(item, (*loc, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _UNSTORABLE.search(key):
+                found.append(((*loc, "[key]"), message))
+            else:
+                found += unstorable_places(item, (*loc, key))
+    return found
+
+
 Key = Annotated[str, StringConstraints(min_length=1, max_length=128), Storable]
 Keys = Annotated[list[Key], Field(max_length=10_000)]
 PromotionId = Annotated[
@@ -491,11 +514,11 @@ class PromotionBody(Checked):
     benefit: BenefitBody
     # what a GET shows beside the body: accepted and ignored on input, so a body read
     # can be sent back as it is (the server keeps them; use If-Match for the version)
-    version: Annotated[int | None, Field(description="Read-only; ignored.")] = None
-    created_at: Annotated[Any, Field(description="Read-only; ignored.")] = None
-    updated_at: Annotated[Any, Field(description="Read-only; ignored.")] = None
-    updated_by: Annotated[Any, Field(description="Read-only; ignored.")] = None
-    effective: Annotated[Any, Field(description="Read-only; ignored.")] = None
+    version: Any = None
+    created_at: Any = None
+    updated_at: Any = None
+    updated_by: Any = None
+    effective: Any = None
 
     @field_validator("timezone")
     @classmethod
@@ -551,9 +574,7 @@ class PromotionOut(PromotionBody):
 
 class PromotionList(BaseModel):
     items: list[PromotionOut]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null on the last page."
-    )
+    next_cursor: str | None
 
 
 def _benefit_type(value: str) -> str:
@@ -586,13 +607,13 @@ class HistoryEntryOut(BaseModel):
     at: datetime
     by: str
     action: Literal["created", "replaced", "patched", "deleted", "imported"]
-    before: dict[str, Any] | None = Field(description="The body before; null for a creation.")
-    after: dict[str, Any] | None = Field(description="The body after; null for a removal.")
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
 
 
 class HistoryResponse(BaseModel):
     promotion_id: str
-    items: list[HistoryEntryOut] = Field(description="Every change, newest first.")
+    items: list[HistoryEntryOut]
 
 
 ImportedPromotions = Annotated[list[PromotionBody], Field(min_length=1, max_length=MAX_IMPORT)]

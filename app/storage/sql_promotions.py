@@ -26,7 +26,20 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    String,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,6 +67,7 @@ from app.storage.tables import (
     ReservationPromotionRow,
     RulesChangeRow,
     RulesMetaRow,
+    UtcDateTime,
 )
 
 # versions of the change log kept; an instance further behind loads everything
@@ -230,17 +244,14 @@ class SqlPromotionRepository(SqlStore):
         ids = [p.id for p in promotions]
         try:
             async with self._transaction("import promotions", within=_IMPORT_SECONDS) as session:
-                existing: dict[str, tuple[datetime, int, dict[str, Any]]] = {}
+                existing: dict[str, tuple[datetime, int]] = {}
                 for start in range(0, len(ids), _IN_CHUNK):
                     found = await session.execute(
                         select(
-                            PromotionRow.id,
-                            PromotionRow.created_at,
-                            PromotionRow.version,
-                            PromotionRow.body,
+                            PromotionRow.id, PromotionRow.created_at, PromotionRow.version
                         ).where(PromotionRow.id.in_(ids[start : start + _IN_CHUNK]))
                     )
-                    existing.update((i, (at, v, b)) for i, at, v, b in found)
+                    existing.update((i, (at, v)) for i, at, v in found)
                 if existing and not replace:
                     raise Conflict(_exist(sorted(existing)))
                 last = await _last_versions(session, [i for i in ids if i not in existing])
@@ -260,24 +271,12 @@ class SqlPromotionRepository(SqlStore):
                 fresh = [_values(r) for r in rows if r.id not in existing]
                 if fresh:
                     await session.execute(insert(PromotionRow), fresh)
+                    await _note_imported(session, [r["id"] for r in fresh], now, by, fresh=True)
                 replaced = [_values(r, created=False) for r in rows if r.id in existing]
                 if replaced:
+                    await _note_imported(session, list(existing), now, by, fresh=False)
                     await session.execute(update(PromotionRow), replaced)
-                await _note(
-                    session,
-                    [
-                        _entry(
-                            r.id,
-                            r.version,
-                            now,
-                            by,
-                            "imported",
-                            existing[r.id][2] if r.id in existing else None,
-                            r.body,
-                        )
-                        for r in rows
-                    ],
-                )
+                    await _note_imported_after(session, list(existing))
                 version = await _bump(session, now, ids)
         except sa_exc.IntegrityError as exc:  # an id stored meanwhile by another writer
             raise Conflict("a promotion of the import was stored meanwhile; try again") from exc
@@ -500,6 +499,48 @@ def _entry(
         "body_before": None if before is None else dict(before),
         "body_after": None if after is None else dict(after),
     }
+
+
+async def _note_imported(
+    session: AsyncSession, promotion_ids: Sequence[str], now: datetime, by: str, *, fresh: bool
+) -> None:
+    """The ``imported`` history entries of an import, copied in the database from the
+    rows (no body goes through Python again): of ``fresh`` rows once inserted
+    (nothing before), else of existing rows before their update (the body before;
+    ``_note_imported_after`` adds the body after)."""
+    history = PromotionHistoryRow
+    columns = ["promotion_id", "version", "changed_at", "changed_by", "action"]
+    columns += ["body_before", "body_after"]
+    for start in range(0, len(promotion_ids), _IN_CHUNK):
+        chunk = promotion_ids[start : start + _IN_CHUNK]
+        stamp = (literal(now, UtcDateTime()), literal(by, String()), literal("imported", String()))
+        if fresh:
+            rows = select(PromotionRow.id, PromotionRow.version, *stamp, null(), PromotionRow.body)
+        else:
+            rows = select(
+                PromotionRow.id, PromotionRow.version + 1, *stamp, PromotionRow.body, null()
+            )
+        rows = rows.where(PromotionRow.id.in_(chunk))
+        await session.execute(insert(history).from_select(columns, rows))
+
+
+async def _note_imported_after(session: AsyncSession, promotion_ids: Sequence[str]) -> None:
+    """The body after, on the ``imported`` entries of rows just updated."""
+    history = PromotionHistoryRow
+    for start in range(0, len(promotion_ids), _IN_CHUNK):
+        stored = select(PromotionRow.body).where(PromotionRow.id == history.promotion_id)
+        await session.execute(
+            update(history)
+            .where(
+                history.promotion_id.in_(promotion_ids[start : start + _IN_CHUNK]),
+                history.version
+                == select(PromotionRow.version)
+                .where(PromotionRow.id == history.promotion_id)
+                .scalar_subquery(),
+            )
+            .values(body_after=stored.scalar_subquery()),
+            execution_options={"synchronize_session": False},
+        )
 
 
 async def _note(session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:

@@ -44,7 +44,9 @@ from app.api.schemas import (
     PromotionOut,
     PromotionQuery,
     StatsResponse,
+    unstorable_places,
 )
+from app.errors import InvalidInput, Problem
 from app.promotions.admin_service import AdminPromotion
 
 router = APIRouter(
@@ -75,15 +77,14 @@ _PRECONDITION = problem(412)
 _MERGE_PATCH = {
     "requestBody": {
         "required": True,
+        "description": "A JSON merge patch (RFC 7396) of the promotion body: any of its "
+        "members; null removes one (its default then), objects merge, lists replace.",
         "content": {
             media: {
-                "schema": {
-                    "type": "object",
-                    "description": "A JSON merge patch (RFC 7396) of the promotion body.",
-                    "examples": [{"status": "paused"}],
-                }
+                "schema": {"$ref": "#/components/schemas/PromotionBody"},
+                "example": {"status": "paused"},
             }
-            for media in ("application/merge-patch+json", "application/json")
+            for media in ("application/json", "application/merge-patch+json")
         },
     }
 }
@@ -178,6 +179,11 @@ async def patch(
 ) -> PromotionOut:
     """A JSON merge patch of the body (`{"status": "paused"}`), checked as a PUT
     body is; `Content-Type` `application/merge-patch+json` or `application/json`."""
+    unstorable = unstorable_places(merge, ("body",))
+    if unstorable:
+        raise InvalidInput(
+            "the patch cannot be stored", [Problem(loc=loc, msg=msg) for loc, msg in unstorable]
+        )
     patched = await promotions.patch(
         promotion_id,
         lambda current: patched_document(current, merge, promotion_id),
