@@ -6,8 +6,8 @@ the body (filled here from each stored body). ``promotion_history`` keeps every
 change with the bodies before and after; each promotion stored now gets a
 ``created`` entry with its body as it is.
 
-Revision ID: 0004_promotion_history
-Revises: 0003_coupons_claims
+Revision ID: 0005_promotion_history
+Revises: 0004_claim_slots
 Create Date: 2026-12-01
 """
 
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0004_promotion_history"
-down_revision: str | None = "0003_coupons_claims"
+revision: str = "0005_promotion_history"
+down_revision: str | None = "0004_claim_slots"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
