@@ -20,6 +20,9 @@ framework's own errors) into ``application/problem+json``.
     │                            cancelled reservation
     ├── NotEligible              a claim the promotion's         409 not_eligible
     │                            conditions or window exclude
+    ├── PreconditionFailed       ``If-Match`` names a version    412 precondition_failed
+    │                            that is not the current one
+    │                            (nothing changed)
     ├── InvalidInput             a request that passed the       422 validation_error
     │   │                        schema but is still wrong
     │   │                        (``errors`` lists each problem)
@@ -108,6 +111,12 @@ class ReservationExpired(PricingError):
     status = 409
     code = "reservation_expired"
     title = "Reservation expired"
+
+
+class PreconditionFailed(PricingError):
+    status = 412
+    code = "precondition_failed"
+    title = "Precondition failed"
 
 
 class InvalidInput(PricingError):

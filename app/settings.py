@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("checkout", "admin")
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_KEY_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 
 class Settings(BaseSettings):
@@ -47,7 +49,8 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(default=100, ge=1)  # per node on a cluster
 
     # HTTP
-    pricing_api_keys: SecretStr = SecretStr("")  # "checkout:KEY1,admin:KEY2"; repr shows ***
+    # "checkout:KEY1,admin:ops-anna:KEY2" (role:key or role:name:key); repr shows ***
+    pricing_api_keys: SecretStr = SecretStr("")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
@@ -122,6 +125,14 @@ class Settings(BaseSettings):
         return parse_api_keys(self.pricing_api_keys.get_secret_value())
 
     @property
+    def api_key_names(self) -> dict[str, str]:
+        """Key → its name (``updated_by`` on what it writes); a key without one is
+        named by its role."""
+        return {
+            key: k.name for key, k in parse_keys(self.pricing_api_keys.get_secret_value()).items()
+        }
+
+    @property
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.default_timezone)
 
@@ -130,26 +141,45 @@ class Settings(BaseSettings):
         return is_loopback(self.host)
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    role: str
+    name: str
+
+
 def parse_api_keys(raw: str) -> dict[str, str]:
-    """``"checkout:KEY1,admin:KEY2"`` → ``{"KEY1": "checkout", "KEY2": "admin"}``.
+    """``"checkout:KEY1,admin:KEY2"`` → ``{"KEY1": "checkout", "KEY2": "admin"}``."""
+    return {key: k.role for key, k in parse_keys(raw).items()}
+
+
+def parse_keys(raw: str) -> dict[str, ApiKey]:
+    """``"checkout:KEY1,admin:ops-anna:KEY2"`` → each key's role and name: an entry
+    is ``role:key`` (named by its role) or ``role:name:key``.
 
     A problem is reported by the entry's position, never by its text: a mistyped
     entry may well be a key (or a key written where the role belongs)."""
-    keys: dict[str, str] = {}
+    keys: dict[str, ApiKey] = {}
     for position, entry in enumerate(raw.split(","), start=1):
         entry = entry.strip()
         if not entry:
             continue
-        role, sep, key = entry.partition(":")
-        role, key = role.strip(), key.strip()
+        parts = [part.strip() for part in entry.split(":", 2)]
         where = f"PRICING_API_KEYS entry {position}"
-        if not sep or not key:
-            raise ValueError(f"{where}: entries look like role:key, comma-separated")
+        if len(parts) < 2 or not all(parts):
+            raise ValueError(
+                f"{where}: entries look like role:key or role:name:key, comma-separated"
+            )
+        role, key = parts[0], parts[-1]
+        name = parts[1] if len(parts) == 3 else role
         if role not in ROLES:
             raise ValueError(f"{where}: unknown role (roles: {', '.join(ROLES)})")
-        if key in keys and keys[key] != role:
+        if not _KEY_NAME.match(name):
+            raise ValueError(f"{where}: a key's name is 1-64 letters, digits, '.', '_', '@' or '-'")
+        if key in keys and keys[key].role != role:
             raise ValueError(f"{where}: this key is already given another role")
-        keys[key] = role
+        if key in keys and keys[key].name != name:
+            raise ValueError(f"{where}: this key is already given another name")
+        keys[key] = ApiKey(role=role, name=name)
     return keys
 
 

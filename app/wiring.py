@@ -80,6 +80,7 @@ class Wiring:
     previews: Previewer
     breakers: Mapping[str, CircuitBreaker] = field(default_factory=dict)
     api_keys: dict[str, str] = field(default_factory=dict)
+    api_key_names: dict[str, str] = field(default_factory=dict)  # key -> updated_by
     owns_redis: bool = True
 
     @classmethod
@@ -215,6 +216,7 @@ class Wiring:
             ),
             breakers=breakers,
             api_keys=settings.api_keys,
+            api_key_names=settings.api_key_names,
             owns_redis=redis is None,
         )
 

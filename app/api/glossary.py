@@ -267,6 +267,48 @@ GLOSSARY: dict[str, tuple[str, Any]] = {
     ),
     # ------------------------------------------------------------------ admin
     "PromotionList.items": ("The promotions, by id.", None),
+    "PromotionList.next_cursor": (
+        "Pass as `cursor` for the next page (opaque); null on the last page.",
+        "YWZ0ZXI6ZDExLTMwMC01MA",
+    ),
+    "PromotionOut.status": (
+        "`draft`, `active`, `paused`, `ended` or `archived`; only `active` prices.",
+        "active",
+    ),
+    "version": (
+        "The promotion's version: 1 when created, +1 per change; its `ETag` names it.",
+        3,
+    ),
+    "updated_by": (
+        "The name of the API key that last changed it (`role:name:key` in "
+        "`PRICING_API_KEYS`; a key without a name: its role).",
+        "ops-anna",
+    ),
+    "effective": (
+        "What it does at the time of the request, by its status and window: `scheduled`, "
+        "`running`, `ended` or `paused` (`draft` and `archived` as their status).",
+        "running",
+    ),
+    "PromotionBody.version": ("Read-only (as GET shows it); ignored.", 3),
+    "PromotionBody.created_at": ("Read-only; ignored.", "2026-11-10T09:00:00Z"),
+    "PromotionBody.updated_at": ("Read-only; ignored.", "2026-11-10T09:30:00Z"),
+    "PromotionBody.updated_by": ("Read-only; ignored.", "ops-anna"),
+    "PromotionBody.effective": ("Read-only; ignored.", "running"),
+    "PromotionOut.created_at": ("When it was first stored.", "2026-11-10T09:00:00Z"),
+    "PromotionOut.updated_at": ("When it last changed.", "2026-11-10T09:30:00Z"),
+    "HistoryResponse.items": ("Every change, newest first.", None),
+    "HistoryEntryOut.version": ("The version this change made.", 3),
+    "HistoryEntryOut.at": ("When the change was made.", "2026-11-10T09:30:00Z"),
+    "by": ("Who made it: the name of the API key.", "ops-anna"),
+    "action": ("`created`, `replaced`, `patched`, `deleted` or `imported`.", "patched"),
+    "before": (
+        "The promotion body before the change; null for a creation.",
+        {"id": "d11-300-50", "status": "active"},
+    ),
+    "after": (
+        "The promotion body after the change; null for a removal.",
+        {"id": "d11-300-50", "status": "paused"},
+    ),
     "ImportBody.promotions": (
         "Promotion bodies (as `POST /v1/admin/promotions` takes them), 1 to 10,000.",
         None,

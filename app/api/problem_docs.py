@@ -99,6 +99,11 @@ _STANDARD: dict[int, tuple[str, type[ProblemOut]]] = {
     403: ("`forbidden`: the key's role may not call this.", ProblemOut),
     404: ("`not_found`: nothing has this id.", ProblemOut),
     409: ("`conflict`.", ProblemOut),
+    412: (
+        "`precondition_failed`: `If-Match` names a version of the promotion that is not the "
+        "current one (another write came first); nothing was changed. GET it again, then retry.",
+        ProblemOut,
+    ),
     422: (
         "`validation_error`: the request is invalid; `errors` lists every problem.",
         ValidationProblemOut,

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from app.api.schemas import QuoteResponse
 from app.api.wording import ENGLISH, Wording, language_of, problem_title, problems_detail
@@ -59,6 +60,7 @@ _HTTP_CODES: Mapping[int, tuple[str, str]] = {
     405: ("method_not_allowed", "Method not allowed"),
     406: ("not_acceptable", "Not acceptable"),
     409: ("conflict", "Conflict"),
+    412: ("precondition_failed", "Precondition failed"),
     413: ("payload_too_large", "Payload too large"),
     415: ("unsupported_media_type", "Unsupported media type"),
     422: ("validation_error", "Invalid input"),
@@ -161,16 +163,37 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
+
+
+def _allowed(request: Request) -> str | None:
+    """Every method the API documents for the request's path (Starlette's 405 names
+    only the methods of the first route that matched the path: one per method)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(request.scope["path"]):
+            methods |= {m.upper() for m in operations if m in _METHODS}
+    if not methods:
+        return None
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
+    headers = dict(exc.headers or {})
+    allowed = _allowed(request) if exc.status_code == 405 else None
+    if allowed is not None:
+        headers["Allow"] = allowed
     return problem_response(
         status=exc.status_code,
         code=code,
         title=title,
         detail=detail,
-        headers=exc.headers,
+        headers=headers,
         errors=[] if exc.status_code == 422 else None,
         words=_words(request),
     )

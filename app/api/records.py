@@ -7,24 +7,32 @@ mapping here changes with it and the stored documents do not.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from pydantic_core import to_json
 
 from app.api.schemas import (
+    READ_ONLY,
     ClaimBody,
     ClaimResponse,
     CodesBody,
     CodesResponse,
     FlashSaleItem,
     FlashSaleResponse,
+    HistoryEntryOut,
+    HistoryResponse,
     ImportBody,
     ImportResponse,
     PromotionBody,
+    PromotionList,
+    PromotionOut,
+    PromotionQuery,
     QuoteBody,
     QuoteResponse,
     ReservationBody,
@@ -40,8 +48,17 @@ from app.inventory.flash_sale_service import FlashSaleStock
 from app.inventory.ledger import StoredReservation
 from app.inventory.order_document import OrderDocument
 from app.inventory.reservation_service import ReservationRequest
-from app.promotions.admin_service import CodeRequest, ImportResult, IssuedCodes, PromotionStats
+from app.promotions.admin_service import (
+    AdminPromotion,
+    CodeRequest,
+    IfMatch,
+    ImportResult,
+    IssuedCodes,
+    PromotionPage,
+    PromotionStats,
+)
 from app.promotions.document import PromotionDocument, new_promotion_id
+from app.promotions.repository import HistoryEntry, PromotionFilter
 from app.quoting.previews import Preview
 from app.quoting.quote_service import QuoteQuery
 from app.rules.model import Quote
@@ -57,7 +74,7 @@ def promotion_document(body: PromotionBody, promotion_id: str | None = None) -> 
             [Problem(loc=("body", "id"), msg=f"must be {promotion_id!r} or absent")],
         )
     chosen = promotion_id or body.id or new_promotion_id()
-    given = body.model_dump(mode="json", by_alias=True)
+    given = body.model_dump(mode="json", by_alias=True, exclude=set(READ_ONLY))
     return PromotionDocument.from_stored({**given, "id": chosen, "name": body.name or chosen})
 
 
@@ -83,6 +100,120 @@ def import_response(result: ImportResult) -> ImportResponse:
 def promotion_body(document: PromotionDocument) -> PromotionBody:
     return PromotionBody.model_validate(
         document.model_dump(mode="json", by_alias=True, exclude={"schema_version"})
+    )
+
+
+def promotion_out(promotion: AdminPromotion) -> PromotionOut:
+    return PromotionOut.model_validate(
+        {
+            **promotion.document.model_dump(mode="json", by_alias=True, exclude={"schema_version"}),
+            "version": promotion.version,
+            "created_at": promotion.created_at,
+            "updated_at": promotion.updated_at,
+            "updated_by": promotion.updated_by,
+            "effective": promotion.effective,
+        }
+    )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: ``patch``'s members replace ``target``'s, a null
+    removes one, objects merge recursively; anything else replaces the whole."""
+    if not isinstance(patch, Mapping):
+        return patch
+    merged = dict(target) if isinstance(target, Mapping) else {}
+    for name, value in patch.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = merge_patch(merged.get(name), value)
+    return merged
+
+
+def patched_document(
+    current: PromotionDocument, patch: Mapping[str, Any], promotion_id: str
+) -> PromotionDocument:
+    """``patch`` merged into the current body, checked as a PUT body is (a 422 with
+    every problem, ``loc`` from ``body``)."""
+    body = promotion_body(current).model_dump(mode="json", by_alias=True, exclude=set(READ_ONLY))
+    try:
+        checked = PromotionBody.model_validate(merge_patch(body, patch))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from None
+    return promotion_document(checked, promotion_id)
+
+
+def if_match(header: str | None) -> IfMatch:
+    """The entity tags of an ``If-Match`` header (``*`` kept as is); None without one."""
+    if header is None:
+        return None
+    return frozenset(tag.strip() for tag in header.split(",") if tag.strip())
+
+
+_CURSOR_PREFIX = b"after:"
+
+
+def cursor_of(after: str | None) -> str | None:
+    """The opaque cursor that continues after the promotion id ``after``."""
+    if after is None:
+        return None
+    return base64.urlsafe_b64encode(_CURSOR_PREFIX + after.encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        if not raw.startswith(_CURSOR_PREFIX):
+            raise ValueError(cursor)
+        return raw[len(_CURSOR_PREFIX) :].decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput(
+            "the cursor is not one this listing gave",
+            [Problem(loc=("query", "cursor"), msg="not a cursor from next_cursor")],
+        ) from None
+
+
+def promotion_filter(query: PromotionQuery, *, now: datetime) -> tuple[PromotionFilter, str | None]:
+    """The listing's filters, and the id to continue after (from the cursor)."""
+    filters = PromotionFilter(
+        now=now,
+        status=query.status,
+        effective=query.effective,
+        benefit_type=query.type,
+        trigger=query.trigger,
+        q=query.q,
+    )
+    return filters, None if query.cursor is None else _after(query.cursor)
+
+
+def promotion_list(page: PromotionPage) -> PromotionList:
+    return PromotionList(
+        items=[promotion_out(p) for p in page.items], next_cursor=cursor_of(page.next_after)
+    )
+
+
+def _history_body(body: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    return {name: value for name, value in body.items() if name != "schema_version"}
+
+
+def history_response(promotion_id: str, entries: Sequence[HistoryEntry]) -> HistoryResponse:
+    return HistoryResponse(
+        promotion_id=promotion_id,
+        items=[
+            HistoryEntryOut(
+                version=e.version,
+                at=e.at,
+                by=e.by,
+                action=cast(Any, e.action),
+                before=_history_body(e.before),
+                after=_history_body(e.after),
+            )
+            for e in entries
+        ],
     )
 
 

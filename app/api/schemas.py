@@ -125,6 +125,29 @@ def _storable(value: str) -> str:
 
 
 Storable = AfterValidator(_storable)
+
+
+def unstorable_places(value: Any, loc: tuple[str | int, ...] = ()) -> Found:
+    """Every string (or object key) in raw JSON that cannot be stored, for input that
+    is checked only later (a merge patch is checked once merged): ``Storable``'s
+    problem, at each place (a key's place ends in ``[key]``)."""
+    found: Found = []
+    message = "must not contain NUL (\\u0000) or a lone surrogate: it cannot be stored"
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            found.append((loc, message))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += unstorable_places(item, (*loc, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _UNSTORABLE.search(key):
+                found.append(((*loc, "[key]"), message))
+            else:
+                found += unstorable_places(item, (*loc, key))
+    return found
+
+
 Key = Annotated[str, StringConstraints(min_length=1, max_length=128), Storable]
 Keys = Annotated[list[Key], Field(max_length=10_000)]
 PromotionId = Annotated[
@@ -493,6 +516,13 @@ class PromotionBody(Checked):
     benefit: BenefitBody
     # a benefit that can take more than MAX_DISCOUNT_PERCENT off is refused without it
     confirm_deep_discount: StrictBool = False
+    # what a GET shows beside the body: accepted and ignored on input, so a body read
+    # can be sent back as it is (the server keeps them; use If-Match for the version)
+    version: Any = None
+    created_at: Any = None
+    updated_at: Any = None
+    updated_by: Any = None
+    effective: Any = None
 
     @field_validator("timezone")
     @classmethod
@@ -528,8 +558,66 @@ class PromotionBody(Checked):
         return found
 
 
+READ_ONLY = frozenset({"version", "created_at", "updated_at", "updated_by", "effective"})
+
+Effective = Literal["scheduled", "running", "ended", "paused"]
+
+
+class PromotionOut(PromotionBody):
+    """A stored promotion: its body, its version (``ETag``), who wrote it when, and
+    what it is doing now (``effective``, by its status and window at the time of
+    the request: ``scheduled``, ``running``, ``ended``, ``paused``; ``draft`` and
+    ``archived`` as their status)."""
+
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+    effective: Effective | Literal["draft", "archived"]
+
+
 class PromotionList(BaseModel):
-    items: list[PromotionBody]
+    items: list[PromotionOut]
+    next_cursor: str | None
+
+
+def _benefit_type(value: str) -> str:
+    if value not in registered():
+        raise PydanticCustomError(
+            "benefit_type",
+            "unknown benefit type; one of: {types}",
+            {"types": ", ".join(registered())},
+        )
+    return value
+
+
+class PromotionQuery(BaseModel):
+    """``GET /v1/admin/promotions``: a page of promotions by id, filtered; an unknown
+    parameter is a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    cursor: Annotated[str, StringConstraints(max_length=400), Storable] | None = None
+    status: PromotionStatus | None = None
+    effective: Effective | None = None
+    type: Annotated[str, AfterValidator(_benefit_type)] | None = None
+    trigger: Literal["auto", "coupon"] | None = None
+    q: Annotated[str, StringConstraints(min_length=1, max_length=200), Storable] | None = None
+
+
+class HistoryEntryOut(BaseModel):
+    version: int
+    at: datetime
+    by: str
+    action: Literal["created", "replaced", "patched", "deleted", "imported"]
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class HistoryResponse(BaseModel):
+    promotion_id: str
+    items: list[HistoryEntryOut]
 
 
 ImportedPromotions = Annotated[list[PromotionBody], Field(min_length=1, max_length=MAX_IMPORT)]

@@ -11,24 +11,37 @@ does it on its next round.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from app.coupons import codes as coupon_codes
-from app.errors import Conflict, DeepDiscount, InvalidInput, NotFound, Problem, Unavailable
+from app.errors import (
+    Conflict,
+    DeepDiscount,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    Problem,
+    Unavailable,
+)
 from app.inventory.ledger import ReservationRepository
 from app.inventory.stock import needs_counters
 from app.promotions.document import PromotionDocument
 from app.promotions.guard import check_deep_discount
 from app.promotions.repository import (
     Changes,
+    HistoryEntry,
     NewCode,
     NewPromotion,
+    PromotionFilter,
     PromotionRepository,
     StoredPromotion,
 )
@@ -41,11 +54,29 @@ _GENERATE_ATTEMPTS = 3
 # statuses that take a promotion out of service: the publish guard lets them through
 STOPPED = frozenset({"paused", "ended", "archived"})
 
+# a write without If-Match that lost a race to another writer reads again and retries
+_WRITE_ATTEMPTS = 5
 
-class Write(Protocol):
-    async def __call__(
-        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any]
-    ) -> StoredPromotion: ...
+# ``If-Match`` as given: the entity tags listed (``*``: any current version), or None
+IfMatch = frozenset[str] | None
+Revise = Callable[[PromotionDocument], PromotionDocument]
+
+
+def version_tag(promotion_id: str, version: int) -> str:
+    """The entity tag (``ETag``) of a promotion's version: one id and version, one
+    tag (an id stored again after a removal goes on from its last version)."""
+    digest = hashlib.sha256(promotion_id.encode()).hexdigest()[:12]
+    return f'"v{version}-{digest}"'
+
+
+def _check(row: StoredPromotion, if_match: IfMatch) -> None:
+    if if_match is None or "*" in if_match:
+        return
+    if version_tag(row.id, row.version) not in if_match:
+        raise PreconditionFailed(
+            f"If-Match does not name the current version of promotion {row.id!r} "
+            f"(version {row.version}, ETag {version_tag(row.id, row.version)}); nothing changed"
+        )
 
 
 class RulesChanged(Protocol):
@@ -102,12 +133,47 @@ class PromotionStats:
     budget_left: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AdminPromotion:
+    """A stored promotion as the admin sees it: its document, its version and who
+    wrote it when, and what it is doing at the time it was read (``effective``)."""
+
+    document: PromotionDocument
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+    effective: str
+
+    @property
+    def etag(self) -> str:
+        return version_tag(self.document.id, self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionPage:
+    items: tuple[AdminPromotion, ...]
+    next_after: str | None  # the last id shown when more follow
+
+
 def _written(row: StoredPromotion) -> Changes | None:
     return None if row.written_at is None else Changes(row.written_at, rows=(row,))
 
 
 def _document(stored: StoredPromotion) -> PromotionDocument:
     return PromotionDocument.from_stored(stored.body)
+
+
+def _admin(stored: StoredPromotion, now: datetime | None = None) -> AdminPromotion:
+    document = _document(stored)
+    return AdminPromotion(
+        document=document,
+        version=stored.version,
+        created_at=stored.created_at,
+        updated_at=stored.updated_at,
+        updated_by=stored.updated_by,
+        effective=document.effective(now or datetime.now(UTC)),
+    )
 
 
 class PromotionAdmin:
@@ -138,37 +204,111 @@ class PromotionAdmin:
         except Unavailable:
             log.warning("counters of %s not loaded now; the sweeper will", promotion.id)
 
-    async def create(self, document: PromotionDocument) -> PromotionDocument:
+    async def create(self, document: PromotionDocument, *, by: str) -> AdminPromotion:
         """Store a new promotion (``Conflict`` when its id exists)."""
-        return await self._write(document, self._repository.add)
-
-    async def find(self, status: str | None) -> list[PromotionDocument]:
-        """Every promotion, or those with ``status``, by id."""
-        return [_document(row) for row in await self._repository.list(status)]
-
-    async def get(self, promotion_id: str) -> PromotionDocument:
-        row = await self._repository.get(promotion_id)
-        if row is None:
-            raise NotFound(f"no promotion {promotion_id!r}")
-        return _document(row)
-
-    async def replace(self, document: PromotionDocument) -> PromotionDocument:
-        """Replace a stored promotion (``NotFound`` when there is none)."""
-        return await self._write(document, self._repository.replace)
-
-    async def _write(self, document: PromotionDocument, write: Write) -> PromotionDocument:
-        """Check it becomes an engine record and passes the publish guard, store it,
-        reload the rules everywhere, then load its counters."""
         promotion = self.checked(document)
-        row = await write(
+        row = await self._repository.add(
             id=document.id,
             status=document.status,
             trigger=document.trigger,
             body=document.to_stored(),
+            by=by,
         )
+        return await self._written(row, promotion)
+
+    async def find(
+        self, filters: PromotionFilter, *, after: str | None, limit: int
+    ) -> PromotionPage:
+        """A page of the promotions ``filters`` select, by id, after the id ``after``."""
+        rows = await self._repository.page(filters, after=after, limit=limit + 1)
+        shown = rows[:limit]
+        return PromotionPage(
+            items=tuple(_admin(row, filters.now) for row in shown),
+            next_after=shown[-1].id if len(rows) > limit else None,
+        )
+
+    async def get(self, promotion_id: str) -> AdminPromotion:
+        return _admin(await self._stored(promotion_id))
+
+    async def _stored(self, promotion_id: str) -> StoredPromotion:
+        row = await self._repository.get(promotion_id)
+        if row is None:
+            raise NotFound(f"no promotion {promotion_id!r}")
+        return row
+
+    async def replace(
+        self, document: PromotionDocument, *, by: str, if_match: IfMatch = None
+    ) -> AdminPromotion:
+        """Replace a stored promotion (``NotFound`` when there is none;
+        ``PreconditionFailed`` when ``if_match`` does not name its version)."""
+        return await self._revise(
+            document.id, lambda _: document, by=by, if_match=if_match, action="replaced"
+        )
+
+    async def patch(
+        self, promotion_id: str, revise: Revise, *, by: str, if_match: IfMatch = None
+    ) -> AdminPromotion:
+        """Store ``revise(current)`` (a merge patch applied and checked by the
+        caller) in place of the current document."""
+
+        def patched(row: StoredPromotion) -> PromotionDocument:
+            try:
+                current = _document(row)
+            except ValidationError as exc:
+                raise Conflict(
+                    f"promotion {promotion_id!r} as stored does not read ({exc.error_count()} "
+                    "problems); replace it whole with PUT"
+                ) from None
+            return revise(current)
+
+        return await self._revise(promotion_id, patched, by=by, if_match=if_match, action="patched")
+
+    async def _revise(
+        self,
+        promotion_id: str,
+        revise: Callable[[StoredPromotion], PromotionDocument],
+        *,
+        by: str,
+        if_match: IfMatch,
+        action: str,
+    ) -> AdminPromotion:
+        """Read, check ``if_match``, write conditionally on the version read. With
+        ``if_match``, another write in between is ``PreconditionFailed``; without,
+        it is read again (the body revised anew) and retried."""
+        for attempt in range(_WRITE_ATTEMPTS):
+            current = await self._stored(promotion_id)
+            _check(current, if_match)
+            document = revise(current)
+            promotion = self.checked(document)
+            try:
+                row = await self._repository.replace(
+                    id=promotion_id,
+                    status=document.status,
+                    trigger=document.trigger,
+                    body=document.to_stored(),
+                    by=by,
+                    expected_version=current.version,
+                    action=action,
+                )
+            except PreconditionFailed:
+                if if_match is not None or attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+                continue
+            return await self._written(row, promotion)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _written(self, row: StoredPromotion, promotion: Promotion) -> AdminPromotion:
+        """Reload the rules everywhere, then load the promotion's counters."""
         await self._rules_changed.changed(_written(row), {row.id: (row.updated_at, promotion)})
         await self._load_counters(promotion)
-        return _document(row)
+        return _admin(row)
+
+    async def history(self, promotion_id: str) -> list[HistoryEntry]:
+        """Every change of the promotion, newest first; also of a removed one."""
+        entries = await self._repository.history(promotion_id)
+        if not entries and await self._repository.get(promotion_id) is None:
+            raise NotFound(f"no promotion {promotion_id!r}")
+        return entries
 
     def checked(self, document: PromotionDocument) -> Promotion:
         """The engine's record of a document about to be stored, through the publish
@@ -185,7 +325,11 @@ class PromotionAdmin:
         return promotion
 
     async def import_all(
-        self, documents: Sequence[PromotionDocument], *, mode: Literal["create", "upsert"]
+        self,
+        documents: Sequence[PromotionDocument],
+        *,
+        mode: Literal["create", "upsert"],
+        by: str,
     ) -> ImportResult:
         """Store them all in one transaction or none (``Conflict`` when an id appears
         twice, or, with ``create``, exists already), apply them here and tell the
@@ -198,7 +342,7 @@ class PromotionAdmin:
             raise Conflict(f"ids appear more than once: {', '.join(map(repr, twice[:20]))}")
         prepared = await asyncio.to_thread(self._prepare, documents)
         imported = await self._repository.import_many(
-            [new for new, _ in prepared], replace=mode == "upsert"
+            [new for new, _ in prepared], replace=mode == "upsert", by=by
         )
         records = {new.id: record for new, record in prepared}
         await self._rules_changed.changed(
@@ -246,9 +390,33 @@ class PromotionAdmin:
             )
         return prepared
 
-    async def delete(self, promotion_id: str) -> None:
-        version = await self._repository.delete(promotion_id)
-        await self._rules_changed.changed(Changes(version, removed=(promotion_id,)))
+    async def delete(
+        self, promotion_id: str, *, by: str, if_match: IfMatch = None
+    ) -> AdminPromotion | None:
+        """Archive the promotion when reservations or orders reference it (status
+        ``archived``: it prices nothing, its stats and history stay; the archived
+        promotion is returned), else remove it and its codes (None)."""
+        for attempt in range(_WRITE_ATTEMPTS):
+            expected = None
+            if if_match is not None:
+                current = await self._stored(promotion_id)
+                _check(current, if_match)
+                expected = current.version
+            try:
+                removed = await self._repository.delete(
+                    promotion_id, by=by, expected_version=expected
+                )
+            except PreconditionFailed:
+                if if_match is not None or attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+                continue
+            if removed.archived is None:
+                await self._rules_changed.changed(Changes(removed.version, removed=(promotion_id,)))
+                return None
+            if removed.archived.written_at is not None:  # (archived before: no change)
+                await self._rules_changed.changed(_written(removed.archived))
+            return _admin(removed.archived)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def add_codes(self, promotion_id: str, request: CodeRequest) -> IssuedCodes:
         row = await self._repository.get(promotion_id)

@@ -332,6 +332,25 @@ class PromotionDocument(_Document):
         """The JSON the database keeps."""
         return self.model_dump(mode="json", by_alias=True)
 
+    def effective(self, now: datetime) -> str:
+        """What the promotion is doing at ``now``, by its status and its window
+        (``hours`` and ``weekdays`` aside): ``ended`` (status ``ended``, or active or
+        paused past ``ends_at``), ``paused``, ``scheduled`` (active, before
+        ``starts_at``), ``running`` (active, inside the window); ``draft`` and
+        ``archived`` are what they say. ``PromotionFilter.effective`` selects the
+        same in SQL."""
+        if self.status == "ended":
+            return "ended"
+        if self.status not in ("active", "paused"):
+            return self.status
+        if self.ends_at is not None and self.ends_at <= now:
+            return "ended"
+        if self.status == "paused":
+            return "paused"
+        if self.starts_at is not None and self.starts_at > now:
+            return "scheduled"
+        return "running"
+
     def to_record(self, *, default_timezone: ZoneInfo) -> model.Promotion:
         """The engine's record; ``ValueError`` (or ``KeyError`` for an unknown time zone)
         when the document cannot become one."""

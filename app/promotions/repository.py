@@ -37,6 +37,47 @@ class StoredPromotion:
     updated_at: datetime
     # on what a write answers: the rules version that write made
     written_at: RulesVersion | None = None
+    version: int = 1  # +1 per change of this promotion
+    updated_by: str = ""  # the name of the API key that wrote it
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One change of a promotion: the version it made, when, by whom, what, and the
+    body before (``None`` for a creation) and after (``None`` for a removal)."""
+
+    promotion_id: str
+    version: int
+    at: datetime
+    by: str
+    action: str  # created | replaced | patched | deleted | imported
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """A ``delete``, committed: the rules version now, and the promotion as archived
+    when reservations or orders reference it (``None``: it was removed)."""
+
+    version: RulesVersion
+    archived: StoredPromotion | None = None
+
+
+EFFECTIVE = ("scheduled", "running", "ended", "paused")
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionFilter:
+    """Which promotions a listing shows; ``effective`` is judged at ``now`` (see
+    ``PromotionDocument.effective``); ``q`` is text in the id or the name, any case."""
+
+    now: datetime
+    status: str | None = None
+    effective: str | None = None
+    benefit_type: str | None = None
+    trigger: str | None = None
+    q: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,29 +152,54 @@ class CodeCounts:
 
 class PromotionRepository(Protocol):
     async def add(
-        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any]
+        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any], by: str = ""
     ) -> StoredPromotion:
-        """Store a new promotion; ``Conflict`` when the id exists."""
+        """Store a new promotion (a ``created`` history entry with it); ``Conflict``
+        when the id exists. An id stored before goes on from its last version."""
 
     async def get(self, promotion_id: str) -> StoredPromotion | None: ...
 
-    async def list(self, status: str | None = None) -> builtins.list[StoredPromotion]:
-        """Every promotion (or those with ``status``), by id."""
+    async def page(
+        self, filters: PromotionFilter, *, after: str | None, limit: int
+    ) -> builtins.list[StoredPromotion]:
+        """Up to ``limit`` promotions matching ``filters`` with an id after ``after``,
+        by id (keyset pagination)."""
 
     async def replace(
-        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any]
+        self,
+        *,
+        id: str,
+        status: str,
+        trigger: str,
+        body: Mapping[str, Any],
+        by: str = "",
+        expected_version: int | None = None,
+        action: str = "replaced",
     ) -> StoredPromotion:
-        """Replace an existing promotion; ``NotFound`` when there is none."""
+        """Replace an existing promotion, with a history entry of ``action``;
+        ``NotFound`` when there is none. The write is conditional on the version
+        read in its transaction (and on ``expected_version`` when given):
+        ``PreconditionFailed`` when another write came first, nothing changed."""
 
-    async def delete(self, promotion_id: str) -> RulesVersion:
-        """Delete a promotion and its codes (the version that made); ``NotFound`` when
-        there is none."""
+    async def delete(
+        self, promotion_id: str, *, by: str = "", expected_version: int | None = None
+    ) -> Removed:
+        """Archive a promotion that reservations or orders reference (status
+        ``archived``), else remove it and its codes; a ``deleted`` history entry
+        either way. ``NotFound`` when there is none, ``PreconditionFailed`` as for
+        ``replace``."""
+
+    async def history(self, promotion_id: str) -> builtins.list[HistoryEntry]:
+        """Every change of the promotion, newest first (kept after its removal)."""
 
     async def current_version(self) -> RulesVersion: ...
 
-    async def import_many(self, promotions: Sequence[NewPromotion], *, replace: bool) -> Imported:
-        """Store them all in one transaction, or none: with ``replace`` an existing id
-        is replaced, without it ``Conflict`` (naming the ids) when any exists."""
+    async def import_many(
+        self, promotions: Sequence[NewPromotion], *, replace: bool, by: str = ""
+    ) -> Imported:
+        """Store them all in one transaction, or none, each with an ``imported``
+        history entry: with ``replace`` an existing id is replaced, without it
+        ``Conflict`` (naming the ids) when any exists."""
 
     async def load(self) -> tuple[RulesVersion, builtins.list[StoredPromotion]]:
         """The version, then every promotion (at least as new as that version)."""

@@ -1,5 +1,6 @@
 """``SqlPromotionRepository``: the only code that queries the promotion, code and
-``rules_meta`` tables; it implements ``app.promotions.repository.PromotionRepository``.
+``rules_meta`` tables (and ``promotion_history``); it implements
+``app.promotions.repository.PromotionRepository``.
 
 Works on PostgreSQL and SQLite alike. Every call runs in its own transaction
 under a deadline (``DB_TIMEOUT_SECONDS``); a deadline missed or a connection
@@ -10,6 +11,12 @@ and notes in ``rules_changes`` which promotions that version touched: an
 instance at version N reads only those changed after N (``changes_since``).
 The ``rules_meta`` row is locked from the bump to the commit, so versions
 commit in order and a version read means every change up to it is readable.
+
+A promotion's own ``version`` moves by a conditional ``UPDATE ... WHERE
+version = :read`` (or ``DELETE``), never read-then-write: of two writers that
+read the same version, the database lets one through and the other's statement
+matches no row (``PreconditionFailed``). Its history entry is written in the
+same transaction.
 """
 
 from __future__ import annotations
@@ -19,18 +26,34 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    String,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, NotFound, PreconditionFailed
 from app.promotions.repository import (
     Changes,
     CodeCounts,
+    HistoryEntry,
     Imported,
     ListedCode,
     NewCode,
     NewPromotion,
+    PromotionFilter,
+    Removed,
     RulesVersion,
     StoredCode,
     StoredPromotion,
@@ -38,10 +61,15 @@ from app.promotions.repository import (
 from app.storage.sql_store import SqlStore
 from app.storage.tables import (
     CouponCodeRow,
+    OrderCouponRow,
+    OrderPromotionRow,
+    PromotionHistoryRow,
     PromotionRow,
+    ReservationPromotionRow,
     ReservationRow,
     RulesChangeRow,
     RulesMetaRow,
+    UtcDateTime,
 )
 
 # versions of the change log kept; an instance further behind loads everything
@@ -58,6 +86,8 @@ _COLUMNS = (
     PromotionRow.body,
     PromotionRow.created_at,
     PromotionRow.updated_at,
+    PromotionRow.version,
+    PromotionRow.updated_by,
 )
 
 # ------------------------------------------------------------------ SQLAlchemy
@@ -65,97 +95,191 @@ _COLUMNS = (
 
 class SqlPromotionRepository(SqlStore):
     async def add(
-        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any]
+        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any], by: str = ""
     ) -> StoredPromotion:
         now = datetime.now(UTC)
-        row = PromotionRow(
-            id=id, status=status, trigger=trigger, body=dict(body), created_at=now, updated_at=now
-        )
         try:
             async with self._transaction("add promotion") as session:
                 if await session.get(PromotionRow, id) is not None:
                     raise Conflict(f"promotion {id!r} already exists")
+                version = (await _last_versions(session, [id])).get(id, 0) + 1
+                row = PromotionRow(
+                    id=id,
+                    status=status,
+                    trigger=trigger,
+                    body=dict(body),
+                    created_at=now,
+                    updated_at=now,
+                    version=version,
+                    updated_by=by,
+                    **_copied(body),
+                )
                 session.add(row)
                 await session.flush()
-                version = await _bump(session, now, [id])
+                await _note(session, [_entry(id, version, now, by, "created", None, body)])
+                written = await _bump(session, now, [id])
         except sa_exc.IntegrityError as exc:
             raise Conflict(f"promotion {id!r} already exists") from exc
-        return _promotion(row, version)
+        return _promotion(row, written)
 
     async def get(self, promotion_id: str) -> StoredPromotion | None:
         async with self._transaction("get promotion") as session:
             row = await session.get(PromotionRow, promotion_id)
             return None if row is None else _promotion(row)
 
-    async def list(self, status: str | None = None) -> builtins.list[StoredPromotion]:
-        query = select(PromotionRow).order_by(PromotionRow.id)
-        if status is not None:
-            query = query.where(PromotionRow.status == status)
+    async def page(
+        self, filters: PromotionFilter, *, after: str | None, limit: int
+    ) -> builtins.list[StoredPromotion]:
+        query = select(*_COLUMNS).where(*_matching(filters)).order_by(PromotionRow.id).limit(limit)
+        if after is not None:
+            query = query.where(PromotionRow.id > after)
         async with self._transaction("list promotions") as session:
-            return [_promotion(row) for row in await session.scalars(query)]
+            return [_stored(row) for row in await session.execute(query)]
 
     async def replace(
-        self, *, id: str, status: str, trigger: str, body: Mapping[str, Any]
+        self,
+        *,
+        id: str,
+        status: str,
+        trigger: str,
+        body: Mapping[str, Any],
+        by: str = "",
+        expected_version: int | None = None,
+        action: str = "replaced",
     ) -> StoredPromotion:
         now = datetime.now(UTC)
         async with self._transaction("replace promotion") as session:
-            row = await session.get(PromotionRow, id, with_for_update=True)
-            if row is None:
-                raise NotFound(f"no promotion {id!r}")
-            row.status, row.trigger, row.body, row.updated_at = status, trigger, dict(body), now
-            await session.flush()
-            version = await _bump(session, now, [id])
-            return _promotion(row, version)
+            version, before, _ = await _current(session, id, expected_version)
+            created_at = await _write(
+                session,
+                id,
+                version,
+                status=status,
+                trigger=trigger,
+                body=dict(body),
+                updated_at=now,
+                updated_by=by,
+                **_copied(body),
+            )
+            await _note(session, [_entry(id, version + 1, now, by, action, before, body)])
+            written = await _bump(session, now, [id])
+        return StoredPromotion(
+            id=id,
+            status=status,
+            trigger=trigger,
+            body=dict(body),
+            created_at=created_at,
+            updated_at=now,
+            written_at=written,
+            version=version + 1,
+            updated_by=by,
+        )
 
-    async def delete(self, promotion_id: str) -> RulesVersion:
+    async def delete(
+        self, promotion_id: str, *, by: str = "", expected_version: int | None = None
+    ) -> Removed:
         now = datetime.now(UTC)
         async with self._transaction("delete promotion") as session:
+            version, before, status = await _current(session, promotion_id, expected_version)
+            if await _referenced(session, promotion_id):
+                if status == "archived":  # archived already: nothing to change
+                    row = await session.get(PromotionRow, promotion_id)
+                    assert row is not None
+                    return Removed(await _version(session), archived=_promotion(row))
+                archived = {**before, "status": "archived"}
+                await _write(
+                    session,
+                    promotion_id,
+                    version,
+                    status="archived",
+                    body=archived,
+                    updated_at=now,
+                    updated_by=by,
+                )
+                entry = _entry(promotion_id, version + 1, now, by, "deleted", before, archived)
+                await _note(session, [entry])
+                written = await _bump(session, now, [promotion_id])
+                row = await session.get(PromotionRow, promotion_id, populate_existing=True)
+                assert row is not None
+                return Removed(written, archived=_promotion(row, written))
             await session.execute(
                 delete(CouponCodeRow).where(CouponCodeRow.promotion_id == promotion_id)
             )
             result = await session.execute(
-                delete(PromotionRow).where(PromotionRow.id == promotion_id)
+                delete(PromotionRow).where(
+                    PromotionRow.id == promotion_id, PromotionRow.version == version
+                )
             )
-            if getattr(result, "rowcount", 0) == 0:
-                raise NotFound(f"no promotion {promotion_id!r}")
-            return await _bump(session, now, [promotion_id])
+            if getattr(result, "rowcount", 0) != 1:
+                raise PreconditionFailed(f"promotion {promotion_id!r} changed meanwhile")
+            entry = _entry(promotion_id, version + 1, now, by, "deleted", before, None)
+            await _note(session, [entry])
+            return Removed(await _bump(session, now, [promotion_id]))
+
+    async def history(self, promotion_id: str) -> builtins.list[HistoryEntry]:
+        query = (
+            select(PromotionHistoryRow)
+            .where(PromotionHistoryRow.promotion_id == promotion_id)
+            .order_by(PromotionHistoryRow.version.desc())
+        )
+        async with self._transaction("read promotion history") as session:
+            return [
+                HistoryEntry(
+                    promotion_id=row.promotion_id,
+                    version=row.version,
+                    at=row.changed_at,
+                    by=row.changed_by,
+                    action=row.action,
+                    before=row.body_before,
+                    after=row.body_after,
+                )
+                for row in await session.scalars(query)
+            ]
 
     async def current_version(self) -> RulesVersion:
         async with self._transaction("read rules version") as session:
             return await _version(session)
 
-    async def import_many(self, promotions: Sequence[NewPromotion], *, replace: bool) -> Imported:
+    async def import_many(
+        self, promotions: Sequence[NewPromotion], *, replace: bool, by: str = ""
+    ) -> Imported:
         now = datetime.now(UTC)
         ids = [p.id for p in promotions]
         try:
             async with self._transaction("import promotions", within=_IMPORT_SECONDS) as session:
-                existing: dict[str, datetime] = {}
+                existing: dict[str, tuple[datetime, int]] = {}
                 for start in range(0, len(ids), _IN_CHUNK):
                     found = await session.execute(
-                        select(PromotionRow.id, PromotionRow.created_at).where(
-                            PromotionRow.id.in_(ids[start : start + _IN_CHUNK])
-                        )
+                        select(
+                            PromotionRow.id, PromotionRow.created_at, PromotionRow.version
+                        ).where(PromotionRow.id.in_(ids[start : start + _IN_CHUNK]))
                     )
-                    existing.update((i, at) for i, at in found)
+                    existing.update((i, (at, v)) for i, at, v in found)
                 if existing and not replace:
                     raise Conflict(_exist(sorted(existing)))
+                last = await _last_versions(session, [i for i in ids if i not in existing])
                 rows = [
                     StoredPromotion(
                         id=p.id,
                         status=p.status,
                         trigger=p.trigger,
                         body=dict(p.body),
-                        created_at=existing.get(p.id, now),
+                        created_at=existing[p.id][0] if p.id in existing else now,
                         updated_at=now,
+                        version=(existing[p.id][1] if p.id in existing else last.get(p.id, 0)) + 1,
+                        updated_by=by,
                     )
                     for p in promotions
                 ]
                 fresh = [_values(r) for r in rows if r.id not in existing]
                 if fresh:
                     await session.execute(insert(PromotionRow), fresh)
+                    await _note_imported(session, [r["id"] for r in fresh], now, by, fresh=True)
                 replaced = [_values(r, created=False) for r in rows if r.id in existing]
                 if replaced:
+                    await _note_imported(session, list(existing), now, by, fresh=False)
                     await session.execute(update(PromotionRow), replaced)
+                    await _note_imported_after(session, list(existing))
                 version = await _bump(session, now, ids)
         except sa_exc.IntegrityError as exc:  # an id stored meanwhile by another writer
             raise Conflict("a promotion of the import was stored meanwhile; try again") from exc
@@ -354,6 +478,195 @@ async def _bump(session: AsyncSession, now: datetime, promotion_ids: Sequence[st
     return RulesVersion(counter=counter, changed_at=now)
 
 
+async def _current(
+    session: AsyncSession, promotion_id: str, expected_version: int | None
+) -> tuple[int, dict[str, Any], str]:
+    """The promotion's version, body and status; ``NotFound``, or
+    ``PreconditionFailed`` when ``expected_version`` is given and not current."""
+    found = (
+        await session.execute(
+            select(PromotionRow.version, PromotionRow.body, PromotionRow.status).where(
+                PromotionRow.id == promotion_id
+            )
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"no promotion {promotion_id!r}")
+    version, body, status = found
+    if expected_version is not None and version != expected_version:
+        raise PreconditionFailed(
+            f"promotion {promotion_id!r} is at version {version}, not {expected_version}"
+        )
+    return int(version), dict(body), str(status)
+
+
+async def _write(session: AsyncSession, promotion_id: str, version: int, **values: Any) -> datetime:
+    """Write the next version of a promotion if it is still at ``version`` (one
+    conditional statement; its ``created_at``), else ``PreconditionFailed``."""
+    created_at = (
+        await session.execute(
+            update(PromotionRow)
+            .where(PromotionRow.id == promotion_id, PromotionRow.version == version)
+            .values(version=version + 1, **values)
+            .returning(PromotionRow.created_at),
+            execution_options={"synchronize_session": False},
+        )
+    ).scalar_one_or_none()
+    if created_at is None:
+        raise PreconditionFailed(f"promotion {promotion_id!r} changed meanwhile")
+    return created_at
+
+
+async def _referenced(session: AsyncSession, promotion_id: str) -> bool:
+    """Whether a reservation or an order names the promotion."""
+    query = select(
+        or_(
+            exists().where(ReservationPromotionRow.promotion_id == promotion_id),
+            exists().where(OrderPromotionRow.promotion_id == promotion_id),
+            exists().where(OrderCouponRow.promotion_id == promotion_id),
+        )
+    )
+    return bool((await session.execute(query)).scalar())
+
+
+async def _last_versions(session: AsyncSession, promotion_ids: Sequence[str]) -> dict[str, int]:
+    """The last history version of each id that has one (a promotion removed and
+    stored again goes on from there, so an id and a version name one body)."""
+    last: dict[str, int] = {}
+    for start in range(0, len(promotion_ids), _IN_CHUNK):
+        found = await session.execute(
+            select(PromotionHistoryRow.promotion_id, func.max(PromotionHistoryRow.version))
+            .where(PromotionHistoryRow.promotion_id.in_(promotion_ids[start : start + _IN_CHUNK]))
+            .group_by(PromotionHistoryRow.promotion_id)
+        )
+        last.update((p, int(v)) for p, v in found)
+    return last
+
+
+def _entry(
+    promotion_id: str,
+    version: int,
+    at: datetime,
+    by: str,
+    action: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "promotion_id": promotion_id,
+        "version": version,
+        "changed_at": at,
+        "changed_by": by,
+        "action": action,
+        "body_before": None if before is None else dict(before),
+        "body_after": None if after is None else dict(after),
+    }
+
+
+async def _note_imported(
+    session: AsyncSession, promotion_ids: Sequence[str], now: datetime, by: str, *, fresh: bool
+) -> None:
+    """The ``imported`` history entries of an import, copied in the database from the
+    rows (no body goes through Python again): of ``fresh`` rows once inserted
+    (nothing before), else of existing rows before their update (the body before;
+    ``_note_imported_after`` adds the body after)."""
+    history = PromotionHistoryRow
+    columns = ["promotion_id", "version", "changed_at", "changed_by", "action"]
+    columns += ["body_before", "body_after"]
+    for start in range(0, len(promotion_ids), _IN_CHUNK):
+        chunk = promotion_ids[start : start + _IN_CHUNK]
+        stamp = (literal(now, UtcDateTime()), literal(by, String()), literal("imported", String()))
+        if fresh:
+            rows = select(PromotionRow.id, PromotionRow.version, *stamp, null(), PromotionRow.body)
+        else:
+            rows = select(
+                PromotionRow.id, PromotionRow.version + 1, *stamp, PromotionRow.body, null()
+            )
+        rows = rows.where(PromotionRow.id.in_(chunk))
+        await session.execute(insert(history).from_select(columns, rows))
+
+
+async def _note_imported_after(session: AsyncSession, promotion_ids: Sequence[str]) -> None:
+    """The body after, on the ``imported`` entries of rows just updated."""
+    history = PromotionHistoryRow
+    for start in range(0, len(promotion_ids), _IN_CHUNK):
+        stored = select(PromotionRow.body).where(PromotionRow.id == history.promotion_id)
+        await session.execute(
+            update(history)
+            .where(
+                history.promotion_id.in_(promotion_ids[start : start + _IN_CHUNK]),
+                history.version
+                == select(PromotionRow.version)
+                .where(PromotionRow.id == history.promotion_id)
+                .scalar_subquery(),
+            )
+            .values(body_after=stored.scalar_subquery()),
+            execution_options={"synchronize_session": False},
+        )
+
+
+async def _note(session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:
+    """Write history entries (one bulk insert)."""
+    if entries:
+        await session.execute(insert(PromotionHistoryRow), list(entries))
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _copied(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns copied out of a body for the listing's filters."""
+    benefit = body.get("benefit")
+    return {
+        "name": str(body.get("name") or body.get("id") or ""),
+        "benefit_type": str(benefit.get("type", ""))[:32] if isinstance(benefit, Mapping) else "",
+        "starts_at": _time(body.get("starts_at")),
+        "ends_at": _time(body.get("ends_at")),
+    }
+
+
+def _matching(filters: PromotionFilter) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a listing; ``effective`` as ``PromotionDocument.effective``
+    judges it."""
+    now = filters.now
+    row = PromotionRow
+    clauses: list[ColumnElement[bool]] = []
+    if filters.status is not None:
+        clauses.append(row.status == filters.status)
+    if filters.benefit_type is not None:
+        clauses.append(row.benefit_type == filters.benefit_type)
+    if filters.trigger is not None:
+        clauses.append(row.trigger == filters.trigger)
+    if filters.q:
+        text = filters.q.lower()
+        clauses.append(
+            or_(
+                func.lower(row.id).contains(text, autoescape=True),
+                func.lower(row.name).contains(text, autoescape=True),
+            )
+        )
+    over = row.ends_at.is_not(None) & (row.ends_at <= now)
+    live = row.status.in_(("active", "paused"))
+    if filters.effective == "ended":
+        clauses.append((row.status == "ended") | (live & over))
+    elif filters.effective == "paused":
+        clauses.append((row.status == "paused") & ~over)
+    elif filters.effective == "scheduled":
+        clauses.append((row.status == "active") & row.starts_at.is_not(None))
+        clauses.append((row.starts_at > now) & ~over)
+    elif filters.effective == "running":
+        clauses.append((row.status == "active") & ~over)
+        clauses.append(row.starts_at.is_(None) | (row.starts_at <= now))
+    return clauses
+
+
 def _exist(ids: Sequence[str]) -> str:
     shown = ", ".join(repr(i) for i in ids[:20])
     more = f" and {len(ids) - 20} more" if len(ids) > 20 else ""
@@ -367,6 +680,9 @@ def _values(row: StoredPromotion, *, created: bool = True) -> dict[str, Any]:
         "trigger": row.trigger,
         "body": row.body,
         "updated_at": row.updated_at,
+        "version": row.version,
+        "updated_by": row.updated_by,
+        **_copied(row.body),
     }
     if created:
         values["created_at"] = row.created_at
@@ -381,6 +697,8 @@ def _stored(row: Row[Any]) -> StoredPromotion:
         body=row.body,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        version=row.version,
+        updated_by=row.updated_by,
     )
 
 
@@ -400,6 +718,8 @@ def _promotion(row: PromotionRow, written_at: RulesVersion | None = None) -> Sto
         created_at=row.created_at,
         updated_at=row.updated_at,
         written_at=written_at,
+        version=row.version,
+        updated_by=row.updated_by,
     )
 
 

@@ -1,8 +1,16 @@
 """The tables. Promotions are stored as their validated JSON body.
 
 - ``promotions``: one row per promotion; ``body`` is the body as accepted by
-  the admin API (already validated), ``status`` and ``trigger`` are copied
-  out of it for filtering.
+  the admin API (already validated); ``status``, ``trigger``, ``name``,
+  ``benefit_type``, ``starts_at`` and ``ends_at`` are copied out of it for
+  filtering. ``version`` goes up by one on every change of the promotion (an
+  id stored again after a removal goes on from its history's last version);
+  ``updated_by`` is the name of the API key that wrote it.
+- ``promotion_history``: every change of a promotion (``version`` as the
+  change made it; ``action`` ``created``, ``replaced``, ``patched``,
+  ``deleted`` or ``imported``), with the bodies before and after (``NULL``
+  before a creation and after a removal); written in the change's
+  transaction, kept when the promotion is removed.
 - ``rules_meta``: a single row (``id = 1``) whose ``version`` goes up by one
   on every change of promotions or codes, with the time of that change.
   ``rules_version`` on a quote is ``<changed_at>Z#<version>``.
@@ -119,6 +127,24 @@ class PromotionRow(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    version: Mapped[int] = mapped_column(BigInteger, default=1)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+    name: Mapped[str] = mapped_column(Text, default="")
+    benefit_type: Mapped[str] = mapped_column(String(32), index=True, default="")
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class PromotionHistoryRow(Base):
+    __tablename__ = "promotion_history"
+
+    promotion_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    changed_by: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    body_before: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
+    body_after: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
 
 
 class RulesMetaRow(Base):

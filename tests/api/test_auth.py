@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.settings import Settings, is_loopback, parse_api_keys
+from app.settings import ApiKey, Settings, is_loopback, parse_api_keys, parse_keys
 from tests.api.bodies import cart, promotion
 from tests.api.fakes import RecordingPricer
 from tests.api.test_admin import assert_problem
@@ -60,7 +60,9 @@ async def test_no_or_unknown_key_is_401(
         ("GET", "/v1/admin/promotions"),
         ("POST", "/v1/admin/promotions"),
         ("PUT", "/v1/admin/promotions/x"),
+        ("PATCH", "/v1/admin/promotions/x"),
         ("DELETE", "/v1/admin/promotions/x"),
+        ("GET", "/v1/admin/promotions/x/history"),
         ("POST", "/v1/admin/promotions/x/codes"),
         ("GET", "/v1/admin/promotions/x/stats"),
     ],
@@ -99,7 +101,19 @@ async def test_without_keys_the_service_is_open(start_sqlite: Start) -> None:
 def test_keys_parse_into_roles() -> None:
     assert parse_api_keys("checkout:K1, admin:K2,") == {"K1": "checkout", "K2": "admin"}
     assert parse_api_keys("") == {}
-    for bad in ["K1", "checkout:", "root:K1", "checkout:K1,admin:K1"]:
+    assert parse_keys("checkout:K1,admin:ops-anna:K2") == {
+        "K1": ApiKey(role="checkout", name="checkout"),
+        "K2": ApiKey(role="admin", name="ops-anna"),
+    }
+    for bad in [
+        "K1",
+        "checkout:",
+        "root:K1",
+        "checkout:K1,admin:K1",
+        "admin::K1",
+        "admin:a name:K1",
+        "admin:anna:K1,admin:bob:K1",
+    ]:
         with pytest.raises(ValueError, match="PRICING_API_KEYS"):
             parse_api_keys(bad)
     with pytest.raises(ValueError, match="PRICING_API_KEYS"):

@@ -187,7 +187,7 @@ def cases(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, str], Any,
             for parameter in parameters:
                 where = parameter["in"]
                 if where == "header":
-                    continue  # headers (Accept-Language) choose, are never stored
+                    continue  # headers (Accept-Language, If-Match) are never stored
                 spoilt = {**valid, parameter["name"]: "a%00b"}  # a NUL, percent-encoded
                 url = template.format(**(spoilt if where == "path" else valid))
                 query = {parameter["name"]: f"a{NUL}b"} if where == "query" else {}

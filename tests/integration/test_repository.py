@@ -6,15 +6,17 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.errors import Conflict, NotFound, Unavailable
-from app.promotions.repository import NewCode, NewPromotion
+from app.promotions.repository import NewCode, NewPromotion, PromotionFilter
 from app.storage import db
 from app.storage.sql_promotions import SqlPromotionRepository
+from app.storage.tables import JSONDocument, UtcDateTime
 from tests.conftest import Backend
 
 T0 = datetime(2026, 11, 11, tzinfo=UTC)
@@ -69,7 +71,9 @@ async def test_load_and_list(repo: SqlPromotionRepository) -> None:
     version, rows = await repo.load()
     assert version.counter == 3
     assert [r.id for r in rows] == ["a", "b", "c"]
-    assert [r.id for r in await repo.list("active")] == ["b", "c"]
+    active = PromotionFilter(now=datetime.now(UTC), status="active")
+    assert [r.id for r in await repo.page(active, after=None, limit=10)] == ["b", "c"]
+    assert [r.id for r in await repo.page(active, after="b", limit=10)] == ["c"]
     assert rows[0].body == {**BODY, "id": "a"}
     assert rows[0].created_at.tzinfo is not None
 
@@ -118,7 +122,7 @@ async def test_an_unreachable_database_is_unavailable() -> None:
 async def test_a_slow_database_is_unavailable(repo: SqlPromotionRepository) -> None:
     slow = SqlPromotionRepository(repo._engine, timeout=0.000_001)
     with pytest.raises(Unavailable, match="did not answer"):
-        await slow.list()
+        await slow.load()
 
 
 async def test_changes_since_a_version_name_only_what_changed(
@@ -162,13 +166,13 @@ async def test_an_import_is_one_version_and_all_or_nothing(repo: SqlPromotionRep
     new = [NewPromotion(id=f"n{i}", status="active", trigger="auto", body=BODY) for i in range(3)]
     with pytest.raises(Conflict, match="'p1'"):
         await repo.import_many([*new, NewPromotion("p1", "paused", "auto", BODY)], replace=False)
-    assert [p.id for p in await repo.list()] == ["p1"]
+    assert [p.id for p in (await repo.load())[1]] == ["p1"]
     imported = await repo.import_many(
         [*new, NewPromotion("p1", "paused", "auto", BODY)], replace=True
     )
     assert (imported.created, imported.updated) == (3, 1)
     assert imported.version == await repo.current_version()
-    assert [(p.id, p.status) for p in await repo.list()] == [
+    assert [(p.id, p.status) for p in (await repo.load())[1]] == [
         ("n0", "active"), ("n1", "active"), ("n2", "active"), ("p1", "paused"),
     ]  # fmt: skip
     changes = await repo.changes_since(imported.version.counter - 1)
@@ -221,5 +225,66 @@ async def test_claims_stored_before_slots_get_slots_in_the_order_made(backend: B
                     text("INSERT INTO coupon_claims VALUES ('k9', 'a', 'u9', 'C9', :at, 2)"),
                     {"at": T0},
                 )
+    finally:
+        await engine.dispose()
+
+
+async def test_the_history_migration_fills_in_what_is_stored(backend: Backend) -> None:
+    """Promotions stored before 0005 get version 1, an author, the copied filter
+    columns and a ``created`` history entry."""
+    settings = backend.settings()
+    engine = db.make_engine(settings)
+
+    def upgrade(connection: Connection, revision: str) -> None:
+        config = db.alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    old = sa.table(
+        "promotions",
+        sa.column("id", sa.String()),
+        sa.column("status", sa.String()),
+        sa.column("trigger", sa.String()),
+        sa.column("body", JSONDocument),
+        sa.column("created_at", UtcDateTime()),
+        sa.column("updated_at", UtcDateTime()),
+    )
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    body = {
+        **BODY,
+        "id": "old",
+        "name": "Old Sale",
+        "starts_at": "2026-11-11T00:00:00+08:00",
+        "ends_at": "2026-11-12T00:00:00+08:00",
+    }
+    try:
+        async with engine.begin() as conn:
+            await db.prepare(conn, settings.database_schema)
+            await conn.run_sync(upgrade, "0003_coupons_claims")
+            await conn.execute(
+                sa.insert(old).values(
+                    id="old", status="active", trigger="auto", body=body, created_at=at,
+                    updated_at=at,
+                )
+            )  # fmt: skip
+            await conn.run_sync(upgrade, "head")
+        repo = SqlPromotionRepository(engine, timeout=5)
+        stored = await repo.get("old")
+        assert stored is not None
+        assert (stored.version, stored.updated_by, stored.body) == (1, "unknown", body)
+        (entry,) = await repo.history("old")
+        assert (entry.version, entry.action, entry.before, entry.after) == (
+            1,
+            "created",
+            None,
+            body,
+        )
+        ended = PromotionFilter(now=datetime(2026, 11, 12, 1, tzinfo=UTC), effective="ended")
+        running = PromotionFilter(now=datetime(2026, 11, 11, 1, tzinfo=UTC), effective="running")
+        named = PromotionFilter(now=at, q="old sale", benefit_type="amount_off")
+        for filters in (ended, running, named):
+            assert [p.id for p in await repo.page(filters, after=None, limit=5)] == ["old"]
+        await repo.replace(id="old", status="paused", trigger="auto", body=body, by="ops")
+        assert [e.version for e in await repo.history("old")] == [2, 1]
     finally:
         await engine.dispose()
