@@ -1,12 +1,14 @@
 """``SqlClaimRepository``: the only code that queries ``coupon_claims`` and
 ``coupon_claim_counts``; it implements ``app.coupons.claims.ClaimLedger``.
 
-A claim is one transaction: the code row (``coupon_codes``, kind ``unique``,
-owned by the customer), the claim row with its slot, then the customer's count,
-raised only while below its limit (``INSERT … ON CONFLICT DO UPDATE … WHERE
-claimed < limit``). The promotion's total is bounded by the slot: it must be
-within ``max_claims`` and is unique per promotion, so no row is shared by the
-claims of one promotion and their commits do not queue behind each other.
+A claim is atomic: the customer's count raised only while below its limit
+(``INSERT … ON CONFLICT DO UPDATE … WHERE claimed < limit``), the code row
+(``coupon_codes``, kind ``unique``, owned by the customer) and the claim row
+with its slot. On PostgreSQL that is one statement (data-modifying CTEs: one
+round trip, one commit); on SQLite one ORM transaction. The promotion's total
+is bounded by the slot: it must be within ``max_claims`` and is unique per
+promotion, so no row is shared by the claims of one promotion and their commits
+do not queue behind each other.
 Redis decides first (``claim.lua``, which hands out the slots) and keeps the
 load away from here; the slots and counts make the limits hold even when Redis
 lost what it knew (docs/coupons.md). PostgreSQL and SQLite alike.
@@ -18,7 +20,7 @@ import builtins
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +44,11 @@ class SqlClaimRepository(SqlStore):
     async def add_claim(self, claim: NewClaim, limits: ClaimLimits) -> StoreResult:
         if claim.slot < 1 or (limits.max_claims is not None and claim.slot > limits.max_claims):
             return StoreResult(Stored.OVER_LIMIT, detail="max_claims")
+        per_customer = limits.max_claims_per_customer
+        if per_customer is not None and per_customer < 1:
+            return StoreResult(Stored.OVER_LIMIT, detail="max_claims_per_customer")
+        if self.is_postgres:
+            return await self._add_claim_in_one_statement(claim, per_customer)
         try:
             async with self._transaction("add claim") as session:
                 session.add(
@@ -72,9 +79,59 @@ class SqlClaimRepository(SqlStore):
             return await self._replay(claim)
         return StoreResult(Stored.STORED, _stored_of(claim))
 
+    async def _add_claim_in_one_statement(
+        self, claim: NewClaim, per_customer: int | None
+    ) -> StoreResult:
+        """PostgreSQL: the customer's count raised (while below its limit), then the
+        code and the claim written only if it was, in one statement: one round trip
+        and one commit (autocommit; a statement is atomic). A clash (the claim id,
+        the slot, the code) fails the whole statement: nothing is written."""
+        below = "" if per_customer is None else "WHERE coupon_claim_counts.claimed < :limit"
+        statement = text(
+            f"""
+            WITH counted AS (
+                INSERT INTO coupon_claim_counts (promotion_id, customer_id, claimed)
+                VALUES (:promotion_id, :customer_id, 1)
+                ON CONFLICT (promotion_id, customer_id)
+                DO UPDATE SET claimed = coupon_claim_counts.claimed + 1 {below}
+                RETURNING claimed
+            ), code AS (
+                INSERT INTO coupon_codes (code, promotion_id, kind, customer_id, status, created_at)
+                SELECT :code, :promotion_id, 'unique', :customer_id, 'available', :at FROM counted
+            ), claim AS (
+                INSERT INTO coupon_claims
+                    (claim_id, promotion_id, customer_id, code, claimed_at, slot)
+                SELECT :claim_id, :promotion_id, :customer_id, :code, :at, :slot FROM counted
+            )
+            SELECT count(*) FROM counted
+            """
+        )
+        values: dict[str, Any] = {
+            "promotion_id": claim.promotion_id,
+            "customer_id": claim.customer_id,
+            "code": claim.code,
+            "claim_id": claim.claim_id,
+            "at": claim.claimed_at,
+            "slot": claim.slot,
+        }
+        if per_customer is not None:
+            values["limit"] = per_customer
+        try:
+            async with self._core("add claim", write=False) as conn:
+                counted = (await conn.execute(statement, values)).scalar_one()
+        except sa_exc.IntegrityError:
+            return await self._replay(claim)
+        if not counted:
+            # at the customer's limit, or this very claim stored before (a replay:
+            # its own claim holds the count), which the limit must not refuse
+            async with self._transaction("read claim") as session:
+                stored = await session.get(CouponClaimRow, claim.claim_id)
+            if stored is not None:
+                return await self._replay(claim)
+            return StoreResult(Stored.OVER_LIMIT, detail="max_claims_per_customer")
+        return StoreResult(Stored.STORED, _stored_of(claim))
+
     async def _count(self, session: AsyncSession, claim: NewClaim, limit: int | None) -> None:
-        if limit is not None and limit < 1:
-            raise _OverLimit("max_claims_per_customer")
         table = CouponClaimCountRow.__table__
         dialect: Any = postgresql if self.is_postgres else sqlite
         statement = dialect.insert(table).values(
