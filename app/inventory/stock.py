@@ -79,18 +79,21 @@ class StockReadings:
     not_loaded: frozenset[str] = frozenset()
 
     def as_readings(self) -> Readings:
-        """The engine's ``Readings``. A pair in ``missing_stock`` reads as 0
-        available: the engine would take a missing sku as fully stocked and give
-        a flash price that no reservation could take."""
-        available = dict(self.flash_available)
-        for pair in self.missing_stock:
-            available[pair] = 0
+        """The engine's ``Readings``. Counters this Redis does not have (emptied or
+        restarted, and not rebuilt yet; a promotion imported a moment ago) are
+        unknown, not zero: a sku without stock here makes the stock unknown (no
+        flash-sale price, a ``stock_unknown`` notice, the quote ``degraded``,
+        a reservation 503 until the sweeper loads them, within a sweep interval),
+        and a promotion without counters leaves the limits unchecked (degraded).
+        Read as zero, the quote would say ``sold_out`` and a reservation would sell
+        at list price what the flash sale still has."""
         return Readings(
-            flash_available=available,
+            flash_available=None if self.missing_stock else dict(self.flash_available),
             flash_bought=dict(self.flash_bought),
             uses=dict(self.uses),
             customer_uses=dict(self.customer_uses),
             budget_spent=dict(self.budget_spent),
+            check_limits=not self.not_loaded,
         )
 
 

@@ -4,6 +4,7 @@ back ends, in English and in Chinese."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import httpx
 from tests.api.test_reservations import LIST, body, create, flash, reserve
 from tests.conftest import CHECKOUT, Start
 from tests.integration.processes import free_port
+from tests.integration.redis_servers import delete_prefix
 
 ZH = {**CHECKOUT, "Accept-Language": "zh-CN"}
 
@@ -138,3 +140,32 @@ async def test_a_reservation_keeps_the_notices_it_was_quoted_with(start: Start) 
     assert [n["reason"] for n in line["notices"]] == ["limit_reached"]
     read = await client.get(f"/v1/reservations/{made.json()['reservation_id']}", headers=CHECKOUT)
     assert read.json()["quote"]["lines"][0]["notices"] == line["notices"]
+
+
+async def test_counters_missing_from_redis_are_unknown_not_sold_out(start: Start) -> None:
+    """Redis emptied (a restart without its data): until the counters are rebuilt the
+    stock is unknown, not zero. The quote is degraded with ``stock_unknown`` (not
+    ``sold_out``), a reservation is 503 (not a sale at list price), and once rebuilt
+    the flash price is back."""
+    running = await start()
+    client = running.client
+    await create(client, flash(stock=10, limit=None))
+    assert (await quote(client))["lines"][0]["final_total"] < LIST
+    await delete_prefix(running.wiring.redis, running.wiring.settings.redis_prefix)
+
+    answer = await quote(client)
+    assert answer["degraded"] is True
+    (line,) = answer["lines"]
+    assert line["final_total"] == LIST
+    assert [n["reason"] for n in line["notices"]] == ["stock_unknown"]
+    refused = await reserve(client, body("o-1"))
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["code"] == "unavailable"
+
+    promotion = running.wiring.snapshot.rules.get("fs")
+    assert promotion is not None
+    await running.wiring.recovery.ensure(promotion, now=datetime.now(UTC))
+    again = await quote(client)
+    assert again["degraded"] is False
+    assert again["lines"][0]["final_total"] < LIST
+    assert (await reserve(client, body("o-1"))).status_code == 201

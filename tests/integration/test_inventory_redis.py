@@ -243,7 +243,12 @@ async def test_window_and_unloaded_promotions_take_nothing(stock: RedisStock) ->
     )
     assert readings.missing_stock == {("p", "Z")}
     assert readings.not_loaded == {"nope"}
-    assert readings.as_readings().flash_available == {("p", "A"): 4, ("p", "Z"): 0}
+    # what this Redis does not have is unknown, not zero: the quote is degraded
+    assert readings.as_readings().flash_available is None
+    assert readings.as_readings().check_limits is False
+    loaded = await stock.available_for(customer_id="c1", flash=[("p", "A")], promotions=["p"])
+    assert loaded.as_readings().flash_available == {("p", "A"): 4}
+    assert loaded.as_readings().check_limits is True
     assert levels(await stock.read("p")) == {"A": level(5, 4, 1, 0)}
 
 
