@@ -37,10 +37,12 @@ class CounterReader(Protocol):
         lines: Sequence[Line],
         customer_id: str | None,
         coupon_promotions: Sequence[str] = (),
+        fresh: frozenset[str] = frozenset(),
     ) -> Readings:
         """The readings for pricing ``lines`` for ``customer_id`` against ``rules``, with
         the coupon promotions whose codes the customer presents (or holds, with
-        ``auto_coupons``)."""
+        ``auto_coupons``). Promotions in ``fresh`` (drafts a preview prices) are not
+        read: they count as new (their configured stock, no uses)."""
 
 
 class InventoryCounterReader:
@@ -56,6 +58,7 @@ class InventoryCounterReader:
         lines: Sequence[Line],
         customer_id: str | None,
         coupon_promotions: Sequence[str] = (),
+        fresh: frozenset[str] = frozenset(),
     ) -> Readings:
         skus = {line.sku for line in lines}
         coupons = (rules.get(pid) for pid in dict.fromkeys(coupon_promotions))
@@ -66,6 +69,8 @@ class InventoryCounterReader:
         flash: list[tuple[str, str]] = []
         limited: list[str] = []
         for promotion in candidates:
+            if promotion.id in fresh:
+                continue
             if isinstance(promotion.benefit, FlashSale):
                 flash += [(promotion.id, i.sku) for i in promotion.benefit.items if i.sku in skus]
             if has_limits(promotion):

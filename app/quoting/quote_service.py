@@ -27,7 +27,7 @@ from app.errors import Unavailable
 from app.inventory.counter_reader import CounterReader
 from app.promotions.repository import PromotionRepository, StoredCode
 from app.promotions.snapshot import RulesSource
-from app.rules.model import PresentedCoupon, Quote, QuoteRequest, Readings
+from app.rules.model import PresentedCoupon, Quote, QuoteRequest
 from app.rules.ruleset import RuleSet
 
 
@@ -193,9 +193,8 @@ class QuoteService:
             lines=query.request.lines,
             customer_id=customer_id,
             coupon_promotions=[c.promotion_id for c in (*presented, *wallet) if c.promotion_id],
+            fresh=uncounted,
         )
-        if uncounted:
-            readings = _fresh(readings, uncounted)
         request = dataclasses.replace(
             query.request,
             at=at or query.request.at,
@@ -219,22 +218,6 @@ class QuoteService:
             self._shared_codes.remember(version, found)
             known.update(found)
         return known
-
-
-def _fresh(readings: Readings, promotion_ids: frozenset[str]) -> Readings:
-    """The readings without those of ``promotion_ids``: a flash item missing from
-    them has its configured stock, a promotion missing has no uses yet."""
-    flash = readings.flash_available
-    return dataclasses.replace(
-        readings,
-        flash_available=None
-        if flash is None
-        else {k: n for k, n in flash.items() if k[0] not in promotion_ids},
-        flash_bought={k: n for k, n in readings.flash_bought.items() if k[0] not in promotion_ids},
-        uses={k: n for k, n in readings.uses.items() if k not in promotion_ids},
-        customer_uses={k: n for k, n in readings.customer_uses.items() if k not in promotion_ids},
-        budget_spent={k: n for k, n in readings.budget_spent.items() if k not in promotion_ids},
-    )
 
 
 def _distinct(codes: Sequence[str]) -> list[str]:

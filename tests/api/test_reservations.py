@@ -208,6 +208,7 @@ class StaleCounters:
         lines: Sequence[Line],
         customer_id: str | None,
         coupon_promotions: Sequence[str] = (),
+        fresh: frozenset[str] = frozenset(),
     ) -> Readings:
         return Readings()
 
