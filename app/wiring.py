@@ -132,8 +132,23 @@ class Wiring:
             quotes = QuoteService(
                 rules=snapshot, repository=repository, counters=counters, price=price
             )
+            attempts = CodeAttempts(
+                RedisAttempts(
+                    client,
+                    prefix=settings.redis_prefix,
+                    timeout=settings.redis_timeout_seconds,
+                    breaker=breakers["redis"],
+                ),
+                AttemptLimits(
+                    per_customer=settings.code_attempts_per_customer,
+                    per_key=settings.code_attempts_per_key,
+                    window_seconds=settings.code_attempts_window_seconds,
+                ),
+            )
             reservations = ReservationService(
-                quotes=quotes,
+                # failed codes count in reservations too: guessing codes through
+                # POST /v1/reservations is limited like through POST /v1/quote
+                quotes=attempts.guarding(quotes),
                 ledger=ledger,
                 inventory=stock,
                 record_quote=record_quote,
@@ -195,19 +210,7 @@ class Wiring:
                     engine, timeout=settings.db_timeout_seconds, breaker=breakers["database"]
                 ),
             ),
-            attempts=CodeAttempts(
-                RedisAttempts(
-                    client,
-                    prefix=settings.redis_prefix,
-                    timeout=settings.redis_timeout_seconds,
-                    breaker=breakers["redis"],
-                ),
-                AttemptLimits(
-                    per_customer=settings.code_attempts_per_customer,
-                    per_key=settings.code_attempts_per_key,
-                    window_seconds=settings.code_attempts_window_seconds,
-                ),
-            ),
+            attempts=attempts,
             codes=CodeAdmin(repository=repository, rules_changed=refresher),
             previews=Previewer(
                 quotes=quotes,

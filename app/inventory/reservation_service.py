@@ -56,7 +56,7 @@ from app.inventory.stock import (
     TakeResult,
 )
 from app.observability import series
-from app.quoting.quote_service import Quoted, QuoteQuery, QuoteService
+from app.quoting.quote_service import Quoted, QuoteQuery, Quoter
 from app.rules.model import FlashSale, Quote
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class ReservationService:
     def __init__(
         self,
         *,
-        quotes: QuoteService,
+        quotes: Quoter,
         ledger: ReservationRepository,
         inventory: Inventory,
         record_quote: RecordQuote,

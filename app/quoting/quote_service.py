@@ -53,6 +53,13 @@ def _let_others_run() -> None:
     time.sleep(0)
 
 
+class Quoter(Protocol):
+    """What prices a cart for a caller: ``QuoteService``, or it wrapped (failed code
+    attempts limited: ``app.coupons.attempts.GuardedQuotes``)."""
+
+    async def quote(self, query: QuoteQuery, *, at: datetime | None = None) -> Quoted: ...
+
+
 # A quote whose search needs more than this many line steps (a millisecond or two)
 # is priced again, with the engine's full bound (tens of milliseconds at most), on
 # the engine thread, so that the event loop keeps answering health checks and light

@@ -536,3 +536,20 @@ async def test_without_redis_quotes_degrade_and_reservations_are_503(start: Star
     assert refused.headers["retry-after"].isdigit()
     assert await running.wiring.ledger.by_order("o-1") is None
     assert_problem(await client.get("/v1/flash-sales/fs", headers=CHECKOUT), 503, "unavailable")
+
+
+async def test_failed_codes_in_reservations_count_like_in_quotes(start: Start) -> None:
+    """Guessing codes through reservations is limited as through quotes: each unknown
+    code presented counts, past the limit 429 ``rate_limited``, nothing taken."""
+    client = (await start(code_attempts_per_customer=3)).client
+    await create(client, flash(stock=10, limit=None))
+    for n in range(3):
+        made = await reserve(client, body(f"o-{n}", coupon_codes=[f"GUESS{n}"]))
+        assert made.status_code == 201, made.text
+        assert made.json()["quote"]["coupons"][0]["reason"] == "unknown_code"
+    limited = await reserve(client, body("o-9", coupon_codes=["GUESS9"]))
+    problem = assert_problem(limited, 429, "rate_limited")
+    assert int(limited.headers["retry-after"]) >= 1, problem
+    assert await level(client) == (10, 7, 3, 0)  # the refused one took nothing
+    # without codes the customer still reserves
+    assert (await reserve(client, body("o-10"))).status_code == 201
