@@ -72,9 +72,18 @@ def environment(cluster: LocalCluster, **more: str) -> dict[str, str]:
 
 async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> httpx.Response:
     """A 503 takes nothing: retry the same body (same order_id / claim_id), as a
-    checkout does, until it is decided."""
-    for _ in range(RETRIES):
-        response = await client.post(path, json=body, headers=CHECKOUT, timeout=30)
+    checkout does, until it is decided. A connection lost before the answer (a
+    kept-alive connection the server closed as the request went out: seen once in
+    a full run) leaves the outcome unknown: the same body again answers it, since
+    the id makes the retry take nothing twice."""
+    for attempt in range(RETRIES):
+        try:
+            response = await client.post(path, json=body, headers=CHECKOUT, timeout=30)
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+            if attempt == RETRIES - 1:
+                raise
+            await asyncio.sleep(0.2)
+            continue
         if response.status_code != 503:
             return response
         await asyncio.sleep(0.2)
