@@ -48,7 +48,7 @@ from app.rules.engine import price as engine_price
 from app.settings import Settings
 from app.storage import db, redis_client
 from app.storage.redis_calls import RedisClient
-from app.storage.redis_client import make_redis
+from app.storage.redis_client import learn_cluster, make_redis
 from app.storage.sql_claims import SqlClaimRepository
 from app.storage.sql_ledger import SqlReservationRepository
 from app.storage.sql_promotions import SqlPromotionRepository
@@ -114,6 +114,7 @@ class Wiring:
                 poll_seconds=settings.rules_poll_seconds,
                 redis_timeout=settings.redis_timeout_seconds,
             )
+            await learn_cluster(client, settings.redis_timeout_seconds)
             refresher.start()
             grace = timedelta(seconds=settings.sweep_grace_seconds)
             stock = RedisStock(

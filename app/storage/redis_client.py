@@ -17,13 +17,16 @@ queue: a command past ``REDIS_MAX_CONNECTIONS`` on one node fails at once
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import fakeredis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 
 from app.settings import Settings
-from app.storage.redis_calls import RedisClient
+from app.storage.redis_calls import UNAVAILABLE, RedisClient
+
+log = logging.getLogger(__name__)
 
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
@@ -61,3 +64,18 @@ def make_redis(settings: Settings) -> RedisClient:
 async def ping(redis: RedisClient, seconds: float) -> None:
     async with asyncio.timeout(seconds):
         await redis.ping()
+
+
+async def learn_cluster(redis: RedisClient, seconds: float) -> None:
+    """A cluster client learns the slots on its first command; the rules channel
+    subscribes before any command is sent, and a subscription on a client that has
+    not learned them failed once (``KeyError`` of the channel's slot) before it
+    was retried. So learn them at start-up. Redis not answering is not an error
+    here: the service starts degraded and the client learns them later."""
+    if not isinstance(redis, RedisCluster):
+        return
+    try:
+        async with asyncio.timeout(seconds):
+            await redis.initialize()
+    except UNAVAILABLE:
+        log.warning("Redis Cluster not reachable at start-up; continuing degraded")
