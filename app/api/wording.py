@@ -249,25 +249,39 @@ _SCOPE_EN = {
 }
 
 
-def _condition_en(outcome: model.CouponOutcome) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _ConditionWords:
+    """One language's sentences for a coupon condition that failed."""
+
+    starts: Callable[[str], str]  # not started: from when (local time)
+    ended: Callable[[str], str]  # expired: since when
+    no_shipping: str  # a shipping coupon on a cart without a shipping fee
+    sentences: Callable[[model.Promotion], Mapping[model.Condition, Callable[[], str]]]
+
+
+def _condition(outcome: model.CouponOutcome, words: _ConditionWords) -> str | None:
     """The sentence naming the condition that failed, when the outcome says which."""
     promotion, condition = outcome.promotion, outcome.condition
     if promotion is None:
         return None
-    c = promotion.conditions
-    C = model.Condition
     if outcome.reason is model.Reason.NOT_STARTED and promotion.starts_at is not None:
-        return f"this coupon can be used from {local_time(promotion, promotion.starts_at)}"
+        return words.starts(local_time(promotion, promotion.starts_at))
     if outcome.reason is model.Reason.EXPIRED and promotion.ends_at is not None:
-        return f"this coupon expired at {local_time(promotion, promotion.ends_at)}"
+        return words.ended(local_time(promotion, promotion.ends_at))
     if condition is None:
         if outcome.reason is model.Reason.NOT_ELIGIBLE and promotion.benefit.type in (
             "free_shipping",
             "shipping_amount_off",
         ):
-            return "there is no shipping fee for this coupon to take off"
+            return words.no_shipping
         return None
-    sentences: Mapping[model.Condition, Callable[[], str]] = {
+    return words.sentences(promotion)[condition]()
+
+
+def _sentences_en(promotion: model.Promotion) -> Mapping[model.Condition, Callable[[], str]]:
+    c = promotion.conditions
+    C = model.Condition
+    return {
         C.STATUS: lambda: "this coupon is not active",
         C.WEEKDAYS: lambda: (
             "this coupon can be used only on "
@@ -301,7 +315,14 @@ def _condition_en(outcome: model.CouponOutcome) -> str | None:
             + (f" ({s})" if (s := _scope(promotion.scope, _SCOPE_EN, "; ")) else "")
         ),
     }
-    return sentences[condition]()
+
+
+_CONDITION_EN = _ConditionWords(
+    starts=lambda at: f"this coupon can be used from {at}",
+    ended=lambda at: f"this coupon expired at {at}",
+    no_shipping="there is no shipping fee for this coupon to take off",
+    sentences=_sentences_en,
+)
 
 
 def coupon_message(outcome: model.CouponOutcome, m: FormatMoney) -> str:
@@ -314,7 +335,7 @@ def coupon_message(outcome: model.CouponOutcome, m: FormatMoney) -> str:
         return f"add {_items(outcome.missing_qty)} more in scope to use this coupon"
     if reason is None:
         return "coupon not applied"
-    return _condition_en(outcome) or REASONS[reason]
+    return _condition(outcome, _CONDITION_EN) or REASONS[reason]
 
 
 def hint_message(hint: model.Hint, m: FormatMoney, current: int = 0) -> str:
@@ -486,24 +507,10 @@ _SCOPE_ZH = {
 }
 
 
-def _condition_zh(outcome: model.CouponOutcome) -> str | None:
-    promotion, condition = outcome.promotion, outcome.condition
-    if promotion is None:
-        return None
+def _sentences_zh(promotion: model.Promotion) -> Mapping[model.Condition, Callable[[], str]]:
     c = promotion.conditions
     C = model.Condition
-    if outcome.reason is model.Reason.NOT_STARTED and promotion.starts_at is not None:
-        return f"该券{local_time(promotion, promotion.starts_at)}起可用"
-    if outcome.reason is model.Reason.EXPIRED and promotion.ends_at is not None:
-        return f"该券已于{local_time(promotion, promotion.ends_at)}过期"
-    if condition is None:
-        if outcome.reason is model.Reason.NOT_ELIGIBLE and promotion.benefit.type in (
-            "free_shipping",
-            "shipping_amount_off",
-        ):
-            return "没有可减免的运费"
-        return None
-    sentences: Mapping[model.Condition, Callable[[], str]] = {
+    return {
         C.STATUS: lambda: "该券未生效",
         C.WEEKDAYS: lambda: (
             "该券仅限" + "、".join(WEEKDAYS_ZH[d - 1] for d in sorted(promotion.weekdays)) + "使用"
@@ -523,7 +530,14 @@ def _condition_zh(outcome: model.CouponOutcome) -> str | None:
             + (f"（{s}）" if (s := _scope(promotion.scope, _SCOPE_ZH, "；")) else "")
         ),
     }
-    return sentences[condition]()
+
+
+_CONDITION_ZH = _ConditionWords(
+    starts=lambda at: f"该券{at}起可用",
+    ended=lambda at: f"该券已于{at}过期",
+    no_shipping="没有可减免的运费",
+    sentences=_sentences_zh,
+)
 
 
 def coupon_message_zh(outcome: model.CouponOutcome, m: FormatMoney) -> str:
@@ -536,7 +550,7 @@ def coupon_message_zh(outcome: model.CouponOutcome, m: FormatMoney) -> str:
         return f"适用商品再买{outcome.missing_qty}件即可使用该券"
     if reason is None:
         return "未使用该券"
-    return _condition_zh(outcome) or REASONS_ZH[reason]
+    return _condition(outcome, _CONDITION_ZH) or REASONS_ZH[reason]
 
 
 def hint_message_zh(hint: model.Hint, m: FormatMoney, current: int = 0) -> str:
