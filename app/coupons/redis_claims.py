@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 from redis.commands.core import AsyncScript
@@ -24,7 +23,7 @@ from redis.commands.core import AsyncScript
 from app.coupons.claims import ClaimCode, ClaimCounts, ClaimLimits, CounterAnswer, StoredClaim
 from app.inventory.keys import DEFAULT_PREFIX, KeySpace
 from app.resilience.breaker import CircuitBreaker
-from app.storage.redis_calls import RedisCalls, RedisClient
+from app.storage.redis_calls import RedisCalls, RedisClient, lua_script
 from app.storage.redis_calls import ms as _ms
 from app.storage.redis_calls import opt as _opt
 from app.storage.redis_calls import text as _text
@@ -34,8 +33,8 @@ REBUILD_CHUNK = 5_000  # claims per rebuild call: a few hundred kB of arguments
 
 
 def lua_source(name: str) -> str:
-    """The text of ``app/coupons/lua/<name>.lua``."""
-    return resources.files("app.coupons.lua").joinpath(f"{name}.lua").read_text("utf-8")
+    """The script ``app/coupons/lua/<name>.lua`` as Redis runs it (``lua_script``)."""
+    return lua_script("app.coupons.lua", name)
 
 
 class RedisClaims:

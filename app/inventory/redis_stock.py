@@ -62,7 +62,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from importlib import resources
 from typing import Any
 
 from redis.commands.core import AsyncScript
@@ -88,7 +87,7 @@ from app.inventory.stock import (
 )
 from app.resilience.breaker import CircuitBreaker
 from app.rules.model import FlashItem
-from app.storage.redis_calls import RedisCalls, RedisClient
+from app.storage.redis_calls import RedisCalls, RedisClient, lua_script
 from app.storage.redis_calls import ms as _ms
 from app.storage.redis_calls import opt as _opt
 from app.storage.redis_calls import text as _text
@@ -97,8 +96,8 @@ SCRIPTS = ("load_stock", "take", "confirm", "release", "rebuild")
 
 
 def lua_source(name: str) -> str:
-    """The text of ``app/inventory/lua/<name>.lua``."""
-    return resources.files("app.inventory.lua").joinpath(f"{name}.lua").read_text("utf-8")
+    """The script ``app/inventory/lua/<name>.lua`` as Redis runs it (``lua_script``)."""
+    return lua_script("app.inventory.lua", name)
 
 
 class RedisStock:

@@ -1,7 +1,7 @@
 """What every Redis adapter shares (stock, claims, code attempts): the client type,
 the errors that mean "Redis did not do it, or we cannot know", one guarded round
-trip (through the Redis breaker, under a deadline) and the argument encodings of
-the Lua scripts.
+trip (through the Redis breaker, under a deadline), the argument encodings of the
+Lua scripts and the scripts' shared helpers (``lua_script``).
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from importlib import resources
 from typing import Any, TypeAlias, TypeVar
 
 from redis.asyncio import Redis
@@ -87,3 +89,18 @@ def text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8")
     return str(value)
+
+
+@cache
+def _prelude() -> str:
+    return resources.files("app.storage.lua").joinpath("prelude.lua").read_text("utf-8")
+
+
+def lua_script(package: str, name: str) -> str:
+    """The text of the script ``<package>/<name>.lua`` as Redis runs it: its header
+    comment (KEYS, ARGV, returns), then ``SCRIPT`` (its name) and the shared helpers
+    of ``app/storage/lua/prelude.lua`` (``fail``, ``int``, ``opt_int``, ``str``),
+    then its body: one copy of them for every script instead of one in each."""
+    text = resources.files(package).joinpath(f"{name}.lua").read_text("utf-8")
+    end = text.index("\n]]\n") + len("\n]]\n")
+    return f"{text[:end]}\nlocal SCRIPT = '{name}'\n\n{_prelude()}{text[end:]}"

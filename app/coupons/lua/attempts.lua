@@ -12,7 +12,7 @@ Returns {failures in the window now, milliseconds until the window ends}.
 
 local add, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 if #KEYS ~= 1 or not add or add < 0 or not window or window <= 0 then
-  return redis.error_reply('ERR attempts: expected 1 key, a count >= 0 and a window > 0')
+  return fail('expected 1 key, a count >= 0 and a window > 0')
 end
 local count
 if add > 0 then

@@ -40,25 +40,6 @@ Every code but OK/claimed writes nothing. Malformed arguments: an error reply
 "ERR claim: ..." before any write.
 ]]
 
-local function fail(msg)
-  return redis.error_reply('ERR claim: ' .. msg)
-end
-
-local function int(s)
-  if type(s) ~= 'string' or #s > 15 or not (s == '0' or string.match(s, '^[1-9]%d*$')) then
-    return nil
-  end
-  return tonumber(s)
-end
-
-local function opt_int(s)
-  if s == '' then
-    return true, nil
-  end
-  local v = int(s)
-  return v ~= nil, v
-end
-
 if #KEYS ~= 4 or #ARGV ~= 8 then
   return fail('expected 4 keys and 8 arguments')
 end

@@ -25,11 +25,11 @@ Returns {"ALREADY"} when the marker is present (nothing written), else
 ]]
 
 if #KEYS ~= 4 or #ARGV < 5 then
-  return redis.error_reply('ERR claims_rebuild: expected 4 keys and at least 5 arguments')
+  return fail('expected 4 keys and at least 5 arguments')
 end
 local n, m = tonumber(ARGV[4]), tonumber(ARGV[5])
 if not n or not m or #ARGV ~= 5 + 4 * n + m then
-  return redis.error_reply('ERR claims_rebuild: expected 5 + 4n + m arguments')
+  return fail('expected 5 + 4n + m arguments')
 end
 if redis.call('HEXISTS', KEYS[1], 'loaded_at') == 1 then
   return {'ALREADY'}

@@ -13,7 +13,7 @@ was nothing to take back (nothing written).
 ]]
 
 if #KEYS ~= 3 or #ARGV ~= 1 or ARGV[1] == '' then
-  return redis.error_reply('ERR unclaim: expected 3 keys and a claim id')
+  return fail('expected 3 keys and a claim id')
 end
 local record = redis.call('HGET', KEYS[2], ARGV[1])
 if not record then

@@ -33,17 +33,6 @@ Every code but CONFIRMED/"confirmed" writes nothing. Malformed arguments: an
 error reply "ERR confirm: ..." before any write.
 ]]
 
-local function fail(msg)
-  return redis.error_reply('ERR confirm: ' .. msg)
-end
-
-local function int(s)
-  if type(s) ~= 'string' or #s > 15 or not (s == '0' or string.match(s, '^[1-9]%d*$')) then
-    return nil
-  end
-  return tonumber(s)
-end
-
 local rid, now, retention, n = ARGV[1], int(ARGV[2]), int(ARGV[3]), int(ARGV[4])
 if not now or not retention or retention < 1 or not n then
   return fail('now, retention and n must be integers, retention >= 1')

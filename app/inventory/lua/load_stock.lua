@@ -38,21 +38,6 @@ where status is
 Malformed arguments: an error reply "ERR load_stock: ...", before any write.
 ]]
 
-local function fail(msg)
-  return redis.error_reply('ERR load_stock: ' .. msg)
-end
-
-local function int(s)
-  if type(s) ~= 'string' or #s > 15 or not (s == '0' or string.match(s, '^[1-9]%d*$')) then
-    return nil
-  end
-  return tonumber(s)
-end
-
-local function str(x)
-  return string.format('%d', x)
-end
-
 local now = int(ARGV[1])
 local n = int(ARGV[2])
 if not now or not n then

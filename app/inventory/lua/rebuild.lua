@@ -45,21 +45,6 @@ with status "rebuilt", or "clamped" when stock < reserved + sold.
 Malformed arguments: an error reply "ERR rebuild: ...", before any write.
 ]]
 
-local function fail(msg)
-  return redis.error_reply('ERR rebuild: ' .. msg)
-end
-
-local function int(s)
-  if type(s) ~= 'string' or #s > 15 or not (s == '0' or string.match(s, '^[1-9]%d*$')) then
-    return nil
-  end
-  return tonumber(s)
-end
-
-local function str(x)
-  return string.format('%d', x)
-end
-
 local pos = 1
 local function arg()
   local v = ARGV[pos]

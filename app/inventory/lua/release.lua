@@ -39,21 +39,6 @@ Returns {code, detail, number}:
 Malformed arguments: an error reply "ERR release: ..." before any write.
 ]]
 
-local function fail(msg)
-  return redis.error_reply('ERR release: ' .. msg)
-end
-
-local function int(s)
-  if type(s) ~= 'string' or #s > 15 or not (s == '0' or string.match(s, '^[1-9]%d*$')) then
-    return nil
-  end
-  return tonumber(s)
-end
-
-local function str(x)
-  return string.format('%d', x)
-end
-
 local rid, now, retention, reason = ARGV[1], int(ARGV[2]), int(ARGV[3]), ARGV[4]
 local sweep = ARGV[5] ~= ''
 local expired_before = int(ARGV[5])

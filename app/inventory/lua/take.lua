@@ -51,25 +51,6 @@ Every code but OK writes nothing. Malformed arguments: an error reply
 "ERR take: ..." before any write.
 ]]
 
-local function fail(msg)
-  return redis.error_reply('ERR take: ' .. msg)
-end
-
-local function int(s)
-  if type(s) ~= 'string' or #s > 15 or not (s == '0' or string.match(s, '^[1-9]%d*$')) then
-    return nil
-  end
-  return tonumber(s)
-end
-
-local function opt_int(s)
-  if s == '' then
-    return true, nil
-  end
-  local v = int(s)
-  return v ~= nil, v
-end
-
 local rid, customer = ARGV[1], ARGV[2]
 local now, expires = int(ARGV[3]), int(ARGV[4])
 local ok_start, starts = opt_int(ARGV[5])
