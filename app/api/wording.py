@@ -250,16 +250,35 @@ _SCOPE_EN = {
 
 
 @dataclass(frozen=True, slots=True)
-class _ConditionWords:
-    """One language's sentences for a coupon condition that failed."""
+class _CouponWords:
+    """One language's messages for a presented coupon."""
 
+    applied: str
+    not_applied: str  # no reason known
+    spend_more: Callable[[str], str]  # min_amount_not_met: the money text missing
+    add_more: Callable[[int], str]  # min_qty_not_met: the items missing
+    reasons: Mapping[model.Reason, str]  # any other reason, when no condition is named
+    # the condition that failed, where the reason is broad
     starts: Callable[[str], str]  # not started: from when (local time)
     ended: Callable[[str], str]  # expired: since when
     no_shipping: str  # a shipping coupon on a cart without a shipping fee
     sentences: Callable[[model.Promotion], Mapping[model.Condition, Callable[[], str]]]
 
 
-def _condition(outcome: model.CouponOutcome, words: _ConditionWords) -> str | None:
+def _coupon_message(outcome: model.CouponOutcome, m: FormatMoney, words: _CouponWords) -> str:
+    if outcome.applied:
+        return words.applied
+    reason = outcome.reason
+    if reason is model.Reason.MIN_AMOUNT_NOT_MET and outcome.missing_amount:
+        return words.spend_more(m(outcome.missing_amount))
+    if reason is model.Reason.MIN_QTY_NOT_MET and outcome.missing_qty:
+        return words.add_more(outcome.missing_qty)
+    if reason is None:
+        return words.not_applied
+    return _condition(outcome, words) or words.reasons[reason]
+
+
+def _condition(outcome: model.CouponOutcome, words: _CouponWords) -> str | None:
     """The sentence naming the condition that failed, when the outcome says which."""
     promotion, condition = outcome.promotion, outcome.condition
     if promotion is None:
@@ -317,7 +336,12 @@ def _sentences_en(promotion: model.Promotion) -> Mapping[model.Condition, Callab
     }
 
 
-_CONDITION_EN = _ConditionWords(
+_COUPON_EN = _CouponWords(
+    applied="coupon applied",
+    not_applied="coupon not applied",
+    spend_more=lambda money: f"spend {money} more in scope to use this coupon",
+    add_more=lambda qty: f"add {_items(qty)} more in scope to use this coupon",
+    reasons=REASONS,
     starts=lambda at: f"this coupon can be used from {at}",
     ended=lambda at: f"this coupon expired at {at}",
     no_shipping="there is no shipping fee for this coupon to take off",
@@ -326,16 +350,7 @@ _CONDITION_EN = _ConditionWords(
 
 
 def coupon_message(outcome: model.CouponOutcome, m: FormatMoney) -> str:
-    if outcome.applied:
-        return "coupon applied"
-    reason = outcome.reason
-    if reason is model.Reason.MIN_AMOUNT_NOT_MET and outcome.missing_amount:
-        return f"spend {m(outcome.missing_amount)} more in scope to use this coupon"
-    if reason is model.Reason.MIN_QTY_NOT_MET and outcome.missing_qty:
-        return f"add {_items(outcome.missing_qty)} more in scope to use this coupon"
-    if reason is None:
-        return "coupon not applied"
-    return _condition(outcome, _CONDITION_EN) or REASONS[reason]
+    return _coupon_message(outcome, m, _COUPON_EN)
 
 
 def hint_message(hint: model.Hint, m: FormatMoney, current: int = 0) -> str:
@@ -532,7 +547,12 @@ def _sentences_zh(promotion: model.Promotion) -> Mapping[model.Condition, Callab
     }
 
 
-_CONDITION_ZH = _ConditionWords(
+_COUPON_ZH = _CouponWords(
+    applied="已使用优惠券",
+    not_applied="未使用该券",
+    spend_more=lambda money: f"适用商品再买{money}即可使用该券",
+    add_more=lambda qty: f"适用商品再买{qty}件即可使用该券",
+    reasons=REASONS_ZH,
     starts=lambda at: f"该券{at}起可用",
     ended=lambda at: f"该券已于{at}过期",
     no_shipping="没有可减免的运费",
@@ -541,16 +561,7 @@ _CONDITION_ZH = _ConditionWords(
 
 
 def coupon_message_zh(outcome: model.CouponOutcome, m: FormatMoney) -> str:
-    if outcome.applied:
-        return "已使用优惠券"
-    reason = outcome.reason
-    if reason is model.Reason.MIN_AMOUNT_NOT_MET and outcome.missing_amount:
-        return f"适用商品再买{m(outcome.missing_amount)}即可使用该券"
-    if reason is model.Reason.MIN_QTY_NOT_MET and outcome.missing_qty:
-        return f"适用商品再买{outcome.missing_qty}件即可使用该券"
-    if reason is None:
-        return "未使用该券"
-    return _condition(outcome, _CONDITION_ZH) or REASONS_ZH[reason]
+    return _coupon_message(outcome, m, _COUPON_ZH)
 
 
 def hint_message_zh(hint: model.Hint, m: FormatMoney, current: int = 0) -> str:
