@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.coupons.claims import (
@@ -132,16 +132,18 @@ class SqlClaimRepository(SqlStore):
         return StoreResult(Stored.STORED, _stored_of(claim))
 
     async def _count(self, session: AsyncSession, claim: NewClaim, limit: int | None) -> None:
-        table = CouponClaimCountRow.__table__
-        dialect: Any = postgresql if self.is_postgres else sqlite
-        statement = dialect.insert(table).values(
-            promotion_id=claim.promotion_id, customer_id=claim.customer_id, claimed=1
+        """SQLite (PostgreSQL counts inside ``_add_claim_in_one_statement``)."""
+        table: Any = CouponClaimCountRow.__table__
+        statement = (
+            sqlite.insert(table)
+            .values(promotion_id=claim.promotion_id, customer_id=claim.customer_id, claimed=1)
+            .on_conflict_do_update(
+                index_elements=[table.c.promotion_id, table.c.customer_id],
+                set_={"claimed": table.c.claimed + 1},
+                where=None if limit is None else table.c.claimed < limit,
+            )
+            .returning(table.c.claimed)
         )
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.promotion_id, table.c.customer_id],
-            set_={"claimed": table.c.claimed + 1},
-            where=None if limit is None else table.c.claimed < limit,
-        ).returning(table.c.claimed)
         if (await session.execute(statement)).first() is None:
             raise _OverLimit("max_claims_per_customer")
 
