@@ -35,8 +35,13 @@ class Settings(BaseSettings):
     # it (they took tens of ms of the event loop); off where one process starts many apps
     gc_freeze: bool = True
     db_timeout_seconds: float = Field(default=5.0, gt=0)
-    db_pool_size: int = Field(default=10, ge=1)  # PostgreSQL connections kept open
-    db_max_overflow: int = Field(default=20, ge=0)  # and opened beyond that under load
+    # PostgreSQL connections kept open, and opened beyond that under load (an overflow
+    # connection is closed when it comes back: under load that is a connect per call)
+    db_pool_size: int = Field(default=30, ge=1)
+    db_max_overflow: int = Field(default=0, ge=0)
+    # a pooled connection idle longer than this is pinged before use (a dead one is
+    # replaced); one used more recently is not: no round trip per call at peak. 0: always
+    db_ping_after_idle_seconds: float = Field(default=1.0, ge=0)
     migrate_timeout_seconds: float = Field(default=60.0, gt=0)
 
     # redis; empty URL: an in-process fakeredis (embedded default, one per process)

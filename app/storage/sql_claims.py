@@ -23,6 +23,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import TextClause
 
 from app.coupons.claims import (
     ClaimLimits,
@@ -34,6 +35,34 @@ from app.coupons.claims import (
 )
 from app.storage.sql_store import SqlStore
 from app.storage.tables import CouponClaimCountRow, CouponClaimRow, CouponCodeRow
+
+
+def _claim_statement(below: str) -> TextClause:
+    """The claim in one statement (PostgreSQL), built once: ``text()`` parses its
+    bind parameters, and the statement cache keys on the text."""
+    return text(
+        f"""
+        WITH counted AS (
+            INSERT INTO coupon_claim_counts (promotion_id, customer_id, claimed)
+            VALUES (:promotion_id, :customer_id, 1)
+            ON CONFLICT (promotion_id, customer_id)
+            DO UPDATE SET claimed = coupon_claim_counts.claimed + 1 {below}
+            RETURNING claimed
+        ), code AS (
+            INSERT INTO coupon_codes (code, promotion_id, kind, customer_id, status, created_at)
+            SELECT :code, :promotion_id, 'unique', :customer_id, 'available', :at FROM counted
+        ), claim AS (
+            INSERT INTO coupon_claims
+                (claim_id, promotion_id, customer_id, code, claimed_at, slot)
+            SELECT :claim_id, :promotion_id, :customer_id, :code, :at, :slot FROM counted
+        )
+        SELECT count(*) FROM counted
+        """
+    )
+
+
+_CLAIM_BELOW_LIMIT = _claim_statement("WHERE coupon_claim_counts.claimed < :limit")
+_CLAIM_UNLIMITED = _claim_statement("")
 
 
 class _OverLimit(Exception):
@@ -86,26 +115,7 @@ class SqlClaimRepository(SqlStore):
         code and the claim written only if it was, in one statement: one round trip
         and one commit (autocommit; a statement is atomic). A clash (the claim id,
         the slot, the code) fails the whole statement: nothing is written."""
-        below = "" if per_customer is None else "WHERE coupon_claim_counts.claimed < :limit"
-        statement = text(
-            f"""
-            WITH counted AS (
-                INSERT INTO coupon_claim_counts (promotion_id, customer_id, claimed)
-                VALUES (:promotion_id, :customer_id, 1)
-                ON CONFLICT (promotion_id, customer_id)
-                DO UPDATE SET claimed = coupon_claim_counts.claimed + 1 {below}
-                RETURNING claimed
-            ), code AS (
-                INSERT INTO coupon_codes (code, promotion_id, kind, customer_id, status, created_at)
-                SELECT :code, :promotion_id, 'unique', :customer_id, 'available', :at FROM counted
-            ), claim AS (
-                INSERT INTO coupon_claims
-                    (claim_id, promotion_id, customer_id, code, claimed_at, slot)
-                SELECT :claim_id, :promotion_id, :customer_id, :code, :at, :slot FROM counted
-            )
-            SELECT count(*) FROM counted
-            """
-        )
+        statement = _CLAIM_BELOW_LIMIT if per_customer is not None else _CLAIM_UNLIMITED
         values: dict[str, Any] = {
             "promotion_id": claim.promotion_id,
             "customer_id": claim.customer_id,
