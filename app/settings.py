@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     # the background sweeper: expired reservations, counters to load or rebuild
     sweep_interval_seconds: float = Field(default=1.0, gt=0)
     sweep_batch: int = Field(default=100, ge=1)
+    # promotions with counters whose Redis state one sweep looks at (loaded? takes
+    # held past expiry?); the window moves on each sweep. Those a request found
+    # missing are looked at in the next sweep whatever the window
+    sweep_scan: int = Field(default=500, ge=1)
     # how long past its expiry a reservation still pending, or a take in Redis with no
     # open reservation, is left alone (its process may still be finishing it)
     sweep_grace_seconds: float = Field(default=30.0, ge=0)

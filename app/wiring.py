@@ -164,6 +164,7 @@ class Wiring:
                 inventory=stock,
                 interval=settings.sweep_interval_seconds,
                 batch=settings.sweep_batch,
+                scan=settings.sweep_scan,
                 deadline=settings.db_timeout_seconds + 4 * settings.redis_timeout_seconds,
                 grace=grace,
             )

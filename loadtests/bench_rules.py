@@ -251,6 +251,9 @@ async def measure(
         results["import_10000"] = response.json()
         log(f"import of 10,000: {results['import_10000_s']:.2f}s {response.json()}")
 
+        results["idle_cpu"] = await idle_cpu(a, 10.0)
+        log(f"idle at 10,000: {results['idle_cpu']:.1%} of a core (the first instance)")
+
         existing = 10_000 + 2 * args.writes
         for concurrency in (1, args.write_concurrency):
             rate.append(await writes(aw, f"w10kc{concurrency}", args.writes, concurrency, existing))
@@ -273,9 +276,20 @@ async def measure(
     return results
 
 
+async def idle_cpu(server: Server, seconds: float) -> float:
+    """The share of one core the instance spends with no request at all (its
+    background work: the sweeper, the rules poll), over ``seconds`` after a pause."""
+    await asyncio.sleep(2.0)
+    pids = server.pids()
+    before, started = server.cpu_seconds(pids), time.perf_counter()
+    await asyncio.sleep(seconds)
+    return (server.cpu_seconds(pids) - before) / (time.perf_counter() - started)
+
+
 def report(results: dict[str, Any]) -> None:
     print("\n## Rule changes (bench_rules)\n")
     print(f"import of 10,000 promotions (one request, upsert): {results['import_10000_s']:.2f} s")
+    print(f"idle CPU at 10,000 promotions: {results['idle_cpu']:.1%} of a core")
     print("\n| existing | in flight | writes | writes/s | p50 ms | p99 ms |")
     print("|---:|---:|---:|---:|---:|---:|")
     for w in results["writes"]:

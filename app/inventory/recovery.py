@@ -22,7 +22,7 @@ The command ``python -m app.cli.recover rebuild|reconcile`` runs the last two.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -104,20 +104,30 @@ class Recovery:
         self._seen[promotion.id] = items
         return outcome
 
-    async def keep(self, promotions: Iterable[Promotion], *, now: datetime) -> int:
-        """Ensure every promotion with counters that is not loaded here, or whose
-        items changed since this process ensured it; how many were ensured."""
+    async def keep(
+        self,
+        promotions: Iterable[Promotion],
+        *,
+        now: datetime,
+        check: Container[str] | None = None,
+    ) -> int:
+        """Ensure every promotion with counters that this process has not ensured or
+        whose items changed since, and those of ``check`` (all when None) that are
+        not loaded in Redis; how many were ensured."""
         wanted = [p for p in promotions if needs_counters(p)]
         if not wanted:
             return 0
-        loaded = await self._inventory.loaded(p.id for p in wanted)
-        done = 0
+        changed, looked = [], []
         for promotion in wanted:
-            if promotion.id in loaded and self._seen.get(promotion.id) == flash_items(promotion):
-                continue
+            if self._seen.get(promotion.id) != flash_items(promotion):
+                changed.append(promotion)
+            elif check is None or promotion.id in check:
+                looked.append(promotion)
+        loaded = await self._inventory.loaded(p.id for p in looked) if looked else frozenset()
+        todo = changed + [p for p in looked if p.id not in loaded]
+        for promotion in todo:
             await self.ensure(promotion, now=now)
-            done += 1
-        return done
+        return len(todo)
 
     async def rebuild(self, promotion: Promotion, *, now: datetime) -> tuple[StockChange, ...]:
         """Rebuild from the ledger even when loaded (takes refuse meanwhile)."""

@@ -131,6 +131,7 @@ class RedisStock:
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(lua_source(name)) for name in SCRIPTS
         }
+        self._noticed_missing: set[str] = set()
 
     @property
     def keys(self) -> KeySpace:
@@ -139,6 +140,10 @@ class RedisStock:
     @property
     def redis(self) -> RedisClient:
         return self._redis
+
+    def noticed_missing(self) -> frozenset[str]:
+        old, self._noticed_missing = self._noticed_missing, set()
+        return frozenset(old)
 
     async def load_scripts(self) -> None:
         """Load every script into Redis now (every primary of a cluster), so the
@@ -409,6 +414,7 @@ class RedisStock:
             loaded_at, used, budget_spent = next(replies)
             if loaded_at is None:
                 not_loaded.add(promotion_id)
+                self._noticed_missing.add(promotion_id)
             uses[promotion_id] = _int(used)
             spent[promotion_id] = _int(budget_spent)
             if customer_id:
@@ -451,6 +457,8 @@ class RedisStock:
                 await self._compensate(reservation_id, plan[: index + 1], now_ms)
                 raise
             if answer.code != TakeCode.OK:
+                if answer.code == TakeCode.NOT_LOADED:
+                    self._noticed_missing.add(step.promotion_id)
                 left = await self._compensate(reservation_id, plan[:index], now_ms)
                 return TakeResult(
                     code=TakeCode(answer.code),
@@ -631,20 +639,34 @@ class RedisStock:
             skus = await self._record_skus(keys, reservation_id)
         raise RuntimeError(f"reservation {reservation_id}: its record keeps changing")
 
-    async def due(self, promotion_id: str, *, now: datetime, limit: int = 100) -> list[str]:
-        keys = self._keys.promotion(promotion_id)
+    async def due(
+        self, promotion_ids: Iterable[str], *, now: datetime, limit: int = 100
+    ) -> dict[str, list[str]]:
+        ids = list(promotion_ids)
+        if not ids:
+            return {}
         cutoff = _ms(now) - self._grace_ms
-        due = await self._guard(
-            "due",
-            lambda: self._redis.zrangebyscore(keys.open, "-inf", cutoff, start=0, num=limit),
-        )
-        return [_text(member) for member in due]
+
+        async def fetch() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for promotion_id in ids:
+                    key = self._keys.promotion(promotion_id).open
+                    pipe.zrangebyscore(key, "-inf", cutoff, start=0, num=limit)
+                return list(await pipe.execute())
+
+        found = await self._guard("due", fetch)
+        return {
+            promotion_id: [_text(member) for member in members]
+            for promotion_id, members in zip(ids, found, strict=True)
+            if members
+        }
 
     async def sweep(self, promotion_id: str, *, now: datetime, limit: int = 100) -> int:
         now_ms = _ms(now)
         cutoff = now_ms - self._grace_ms
         released = 0
-        for reservation_id in await self.due(promotion_id, now=now, limit=limit):
+        due = await self.due([promotion_id], now=now, limit=limit)
+        for reservation_id in due.get(promotion_id, ()):
             answer = await self._release_slot(
                 promotion_id,
                 reservation_id,

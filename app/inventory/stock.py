@@ -431,9 +431,13 @@ class Inventory(Protocol):
         sweep's grace ago; returns how many it released."""
         ...
 
-    async def due(self, promotion_id: str, *, now: datetime, limit: int = 100) -> list[str]:
-        """Reservations still holding something in one promotion whose expiry passed
-        more than the sweep's grace ago (what ``sweep`` would release)."""
+    async def due(
+        self, promotion_ids: Iterable[str], *, now: datetime, limit: int = 100
+    ) -> dict[str, list[str]]:
+        """By promotion, up to ``limit`` reservations still holding something whose
+        expiry passed more than the sweep's grace ago (what ``sweep`` would
+        release); promotions with none are left out. One round trip for them all
+        (one per node on a cluster): the sweeper asks about thousands each second."""
         ...
 
     async def adjust_stock(
@@ -461,6 +465,11 @@ class Inventory(Protocol):
 
     async def loaded(self, promotion_ids: Iterable[str]) -> frozenset[str]:
         """Those of ``promotion_ids`` whose counters are loaded here."""
+        ...
+
+    def noticed_missing(self) -> frozenset[str]:
+        """Promotions that reads or takes found without counters since the last call
+        (Redis emptied or restarted): the sweeper rebuilds them first."""
         ...
 
     async def inspect(self, promotion_id: str) -> CounterState:

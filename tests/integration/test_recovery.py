@@ -12,6 +12,7 @@ adapter, against real Redis and fakeredis.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -37,7 +38,9 @@ from app.inventory.stock import (
     PromotionTake,
     TakeCode,
 )
+from app.inventory.sweeper import Sweeper
 from app.rules.model import FlashItem, FlashSale, Promotion
+from app.rules.ruleset import RuleSet
 from tests.api.test_admin import assert_problem
 from tests.api.test_reservations import with_stale_counters
 from tests.conftest import ADMIN, CHECKOUT, PG_URL, Backend, Start
@@ -395,3 +398,58 @@ async def test_claim_counters_rebuilt_and_reconciled_by_command(
     assert (
         await client.post("/v1/coupons/claim", json=fourth, headers=CHECKOUT)
     ).status_code == 409
+
+
+class _NoLedger:
+    """The sweeper's ledger with nothing in it (this test is about Redis)."""
+
+    async def sweep_expired(self, **_: Any) -> int:
+        return 0
+
+    async def states(self, _ids: Any) -> dict[str, Any]:
+        return {}
+
+
+class _Rules:
+    def __init__(self, promotions: list[Promotion]) -> None:
+        self.rules = RuleSet(promotions, "v1")
+
+
+async def test_the_sweeper_asks_redis_about_a_moving_window_and_what_requests_found_missing(
+    stock: RedisStock,
+) -> None:
+    """With ``scan`` 2 and five promotions, a sweep looks at two of them (and at
+    those a read found missing); all five are looked at within three sweeps."""
+    promotions = [dataclasses.replace(PROMOTION, id=f"p{n}") for n in range(5)]
+    recovery = Recovery(stock, FixedLedger(LedgerCounts("p")))
+    sweeper = Sweeper(
+        rules=_Rules(promotions),
+        recovery=recovery,
+        reservations=None,  # type: ignore[arg-type]  # nothing expires here
+        ledger=_NoLedger(),  # type: ignore[arg-type]
+        inventory=stock,
+        interval=1,
+        batch=10,
+        scan=2,
+        deadline=5,
+        grace=timedelta(seconds=30),
+        clock=lambda: T0,
+    )
+    ids = [p.id for p in promotions]
+    assert await recovery.keep(promotions, now=T0) == 5  # start-up: every one, once
+    assert await stock.loaded(ids) == frozenset(ids)
+    for promotion_id in ids:  # Redis loses them all
+        await stock.unload(promotion_id)
+
+    await sweeper.run_once()
+    assert await stock.loaded(ids) == {"p0", "p1"}
+    await stock.available_for(customer_id="c1", promotions=["p4"])  # a quote finds p4 missing
+    await sweeper.run_once()
+    assert await stock.loaded(ids) == {"p0", "p1", "p2", "p3", "p4"}
+    for promotion_id in ids:
+        await stock.unload(promotion_id)
+    await sweeper.run_once()  # the window goes on where it was, round the end
+    assert await stock.loaded(ids) == {"p4", "p0"}
+    await sweeper.run_once()
+    await sweeper.run_once()
+    assert await stock.loaded(ids) == frozenset(ids)
