@@ -27,36 +27,43 @@ _OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 
 def install_docs(app: FastAPI) -> None:
     """Serve the pages and their assets; ``app`` is made with ``docs_url=None`` and
-    ``redoc_url=None`` so that FastAPI's CDN pages are not there as well."""
+    ``redoc_url=None`` so that FastAPI's CDN pages are not there as well. The
+    handlers are module functions that find the app in the request: FastAPI keeps
+    the endpoints it has classified in a process-wide cache, so a handler closing
+    over ``app`` would keep every app ever made alive (hundreds in the tests)."""
     app.mount(ASSETS_URL, StaticFiles(directory=str(ASSETS)), name="docs-assets")
+    app.add_api_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_api_route(_OAUTH2_REDIRECT_URL, swagger_ui_redirect, include_in_schema=False)
+    app.add_api_route("/redoc", redoc, include_in_schema=False)
 
-    def root(request: Request) -> str:
-        return str(request.scope.get("root_path", "")).rstrip("/")
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui(request: Request) -> HTMLResponse:
-        base = root(request)
-        return get_swagger_ui_html(
-            openapi_url=f"{base}{app.openapi_url}",
-            title=f"{app.title} - Swagger UI",
-            swagger_js_url=f"{base}{ASSETS_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{base}{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{base}{ASSETS_URL}/favicon.png",
-            oauth2_redirect_url=f"{base}{_OAUTH2_REDIRECT_URL}",
-            swagger_ui_parameters={"validatorUrl": None},
-        )
+def _root(request: Request) -> str:
+    return str(request.scope.get("root_path", "")).rstrip("/")
 
-    @app.get(_OAUTH2_REDIRECT_URL, include_in_schema=False)
-    async def swagger_ui_redirect() -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
 
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc(request: Request) -> HTMLResponse:
-        base = root(request)
-        return get_redoc_html(
-            openapi_url=f"{base}{app.openapi_url}",
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{base}{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{base}{ASSETS_URL}/favicon.png",
-            with_google_fonts=False,
-        )
+async def swagger_ui(request: Request) -> HTMLResponse:
+    app, base = request.app, _root(request)
+    return get_swagger_ui_html(
+        openapi_url=f"{base}{app.openapi_url}",
+        title=f"{app.title} - Swagger UI",
+        swagger_js_url=f"{base}{ASSETS_URL}/swagger-ui-bundle.js",
+        swagger_css_url=f"{base}{ASSETS_URL}/swagger-ui.css",
+        swagger_favicon_url=f"{base}{ASSETS_URL}/favicon.png",
+        oauth2_redirect_url=f"{base}{_OAUTH2_REDIRECT_URL}",
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+
+
+async def swagger_ui_redirect() -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+async def redoc(request: Request) -> HTMLResponse:
+    app, base = request.app, _root(request)
+    return get_redoc_html(
+        openapi_url=f"{base}{app.openapi_url}",
+        title=f"{app.title} - ReDoc",
+        redoc_js_url=f"{base}{ASSETS_URL}/redoc.standalone.js",
+        redoc_favicon_url=f"{base}{ASSETS_URL}/favicon.png",
+        with_google_fonts=False,
+    )
