@@ -165,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if warm.failures:
                     raise SystemExit(f"{name} warm-up: {warm.first_failure}\n{service.tail()}")
             rps: dict[str, list[float]] = {"claims": [], "quotes": []}
+            cpu: dict[str, list[float]] = {"claims": [], "quotes": []}  # server µs / request
             for number in range(args.rounds):
                 order = ("claims", "quotes") if number % 2 == 0 else ("quotes", "claims")
                 for name in order:
@@ -172,14 +173,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if r.failures:
                         raise SystemExit(f"{name}: {r.first_failure}\n{service.tail()}")
                     rps[name].append(r.rps)
-                    bh.log(f"round {number + 1} {name:7} {r.rps:8,.0f}/s ({r.requests} requests)")
+                    cpu[name].append(r.server_cpu_s * 1e6 / max(r.requests, 1))
+                    bh.log(
+                        f"round {number + 1} {name:7} {r.rps:8,.0f}/s ({r.requests} requests, "
+                        f"server CPU {cpu[name][-1]:,.0f} µs each)"
+                    )
         finally:
             bh.stop_server(service)
     made, stored = asyncio.run(store_codes(args.database_url, schema, args.codes))
     asyncio.run(drop(args.database_url, schema))
     claims, quotes = statistics.median(rps["claims"]), statistics.median(rps["quotes"])
+    claim_cpu, quote_cpu = statistics.median(cpu["claims"]), statistics.median(cpu["quotes"])
     bh.log(
         f"median claims {claims:,.0f}/s, quotes {quotes:,.0f}/s: ratio {claims / quotes:.2f}; "
+        f"server CPU per request: claim {claim_cpu:,.0f} µs, quote {quote_cpu:,.0f} µs "
+        f"(quote / claim {quote_cpu / claim_cpu:.2f}); "
         f"{args.codes:,} codes generated in {made:.2f}s, generated and stored in {stored:.2f}s; "
         f"load after {os.getloadavg()[0]:.2f}"
     )

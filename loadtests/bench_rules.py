@@ -278,8 +278,9 @@ async def measure(
 
 async def idle_cpu(server: Server, seconds: float) -> float:
     """The share of one core the instance spends with no request at all (its
-    background work: the sweeper, the rules poll), over ``seconds`` after a pause."""
-    await asyncio.sleep(2.0)
+    background work: the sweeper, the rules poll), over ``seconds``, after 15 s
+    for the sweeper to load the counters of what was just imported."""
+    await asyncio.sleep(15.0)
     pids = server.pids()
     before, started = server.cpu_seconds(pids), time.perf_counter()
     await asyncio.sleep(seconds)
