@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     reservation_ttl_seconds: int = Field(default=900, gt=0)
     # a reservation with the same order_id still being made: how long a twin waits for it
     reservation_wait_seconds: float = Field(default=5.0, gt=0)
+    # a reservation still pending this long after it was made is abandoned (its attempt
+    # failed and could not remove it): the sweeper expires it and gives back what it took,
+    # and a retry of its order_id gets that answer instead of 503 until the expiry. Far
+    # above the longest live attempt (its calls' deadlines added up)
+    reservation_abandon_seconds: float = Field(default=60.0, gt=0)
     # the background sweeper: expired reservations, counters to load or rebuild
     sweep_interval_seconds: float = Field(default=1.0, gt=0)
     sweep_batch: int = Field(default=100, ge=1)

@@ -167,6 +167,7 @@ class Wiring:
                 scan=settings.sweep_scan,
                 deadline=settings.db_timeout_seconds + 4 * settings.redis_timeout_seconds,
                 grace=grace,
+                abandon=timedelta(seconds=settings.reservation_abandon_seconds),
             )
             sweeper.start()
         except BaseException:

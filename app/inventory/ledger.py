@@ -216,11 +216,13 @@ class ReservationRepository(Protocol):
         limit: int,
         settle: Callable[[StoredReservation], Awaitable[Settlement | None]],
         within: float,
+        abandoned_before: datetime | None = None,
     ) -> int:
         """Reserved reservations past ``expires_at`` (pending ones past
-        ``pending_before``), up to ``limit``: ``settle`` each, apply what it
-        decided; rows another sweeper holds are skipped; all within ``within``
-        seconds. Returns how many moved."""
+        ``pending_before``, or made at or before ``abandoned_before``: their
+        attempt failed and could not remove them), up to ``limit``: ``settle``
+        each, apply what it decided; rows another sweeper holds are skipped; all
+        within ``within`` seconds. Returns how many moved."""
 
     async def ledger_counts(self, promotion_id: str) -> LedgerCounts: ...
 

@@ -11,7 +11,11 @@ Every ``SWEEP_INTERVAL_SECONDS`` each instance of the service:
    promotions, ~3,300 have counters: asking Redis about every one each second
    cost the process a fifth of a core with no request at all);
 2. expires reservations past ``expires_at`` (pending ones
-   ``SWEEP_GRACE_SECONDS`` later, since they may still be in the making):
+   ``SWEEP_GRACE_SECONDS`` later, since they may still be in the making, or
+   ``RESERVATION_ABANDON_SECONDS`` after they were made, whichever comes
+   first: an attempt that could not remove its pending row, the database
+   failing, would otherwise leave retries of its ``order_id`` answering 503
+   until the row expired, a quarter of an hour later):
    gives back what they took in Redis and marks them ``expired``, or
    records the order when Redis says it had been confirmed. On PostgreSQL the rows are claimed with
    ``FOR UPDATE SKIP LOCKED``, so several instances sweeping at once share
@@ -64,6 +68,7 @@ class Sweeper:
         scan: int,
         deadline: float,
         grace: timedelta,
+        abandon: timedelta = timedelta(seconds=60),
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._rules = rules
@@ -77,6 +82,7 @@ class Sweeper:
         self._cursor = 0
         self._deadline = deadline
         self._grace = grace
+        self._abandon = abandon
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -116,6 +122,7 @@ class Sweeper:
                 moved = await self._ledger.sweep_expired(
                     now=now,
                     pending_before=now - self._grace,
+                    abandoned_before=now - self._abandon,
                     limit=self._batch,
                     settle=lambda found: self._reservations.settle_expired(found, now=now),
                     within=self._deadline,

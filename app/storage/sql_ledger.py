@@ -151,7 +151,11 @@ class SqlReservationRepository(SqlStore):
         limit: int,
         settle: Callable[[StoredReservation], Awaitable[Settlement | None]],
         within: float,
+        abandoned_before: datetime | None = None,
     ) -> int:
+        pending_due = ReservationRow.expires_at <= pending_before
+        if abandoned_before is not None:
+            pending_due = or_(pending_due, ReservationRow.created_at <= abandoned_before)
         due = (
             select(ReservationRow.id)
             .where(
@@ -160,10 +164,7 @@ class SqlReservationRepository(SqlStore):
                         ReservationRow.status == ReservationStatus.RESERVED.value,
                         ReservationRow.expires_at <= now,
                     ),
-                    and_(
-                        ReservationRow.status == ReservationStatus.PENDING.value,
-                        ReservationRow.expires_at <= pending_before,
-                    ),
+                    and_(ReservationRow.status == ReservationStatus.PENDING.value, pending_due),
                 )
             )
             .order_by(ReservationRow.expires_at)

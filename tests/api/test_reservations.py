@@ -384,6 +384,32 @@ async def test_a_failed_attempt_does_not_wait_for_its_own_pending_row(start: Sta
     assert await level(client) == (10, 10, 0, 0)
 
 
+async def test_a_pending_row_its_attempt_could_not_remove_is_swept_early(start: Start) -> None:
+    """Its order_id answers 503 "still being made" to a retry (a twin may still be
+    working on it); once ``RESERVATION_ABANDON_SECONDS`` have passed, the sweeper
+    expires it (not a quarter of an hour later, at its expiry): the retry gets the
+    expired reservation, and what it took is back."""
+    running = await start(reservation_abandon_seconds=0.3, sweep_interval_seconds=3600)
+    client = running.client
+    await create(client, flash())
+    real = running.wiring.ledger
+    rewire(running, ledger=LedgerDownMidway(real))
+    assert_problem(await reserve(client, body("o-1")), 503, "unavailable")
+    rewire(running, ledger=real)
+    waiting = assert_problem(await reserve(client, body("o-1")), 503, "unavailable")
+    assert "still being made" in waiting["detail"], waiting
+    await asyncio.sleep(0.4)
+    assert await running.wiring.sweeper.run_once() == 1
+    left = await real.by_order("o-1")
+    assert left is not None
+    assert left.status == "expired"
+    retried = await reserve(client, body("o-1"))
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "expired"
+    assert await level(client) == (10, 10, 0, 0)
+    assert (await reserve(client, body("o-2"))).status_code == 201
+
+
 # ------------------------------------------------------------------- flash sales
 
 
