@@ -68,7 +68,7 @@ class Sweeper:
         scan: int,
         deadline: float,
         grace: timedelta,
-        abandon: timedelta = timedelta(seconds=60),
+        abandon: timedelta,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._rules = rules

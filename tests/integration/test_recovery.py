@@ -433,6 +433,7 @@ async def test_the_sweeper_asks_redis_about_a_moving_window_and_what_requests_fo
         scan=2,
         deadline=5,
         grace=timedelta(seconds=30),
+        abandon=timedelta(seconds=60),
         clock=lambda: T0,
     )
     ids = [p.id for p in promotions]
