@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app.api.docs import install_docs
+from app.api.hot_paths import HotPaths
 from app.api.load_shedding import LoadSheddingMiddleware
 from app.api.middleware import MetricsMiddleware
 from app.api.openapi import install_openapi
@@ -73,6 +74,8 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    if config.hot_paths:
+        app.add_middleware(HotPaths, api=app)
     app.add_middleware(MetricsMiddleware)
     # added last: the outermost, so a refused request costs nothing else
     app.add_middleware(

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # load shedding: beyond this many requests in flight in one process, 503 overloaded at once
     max_in_flight_requests: int = Field(default=64, ge=1)
     overload_retry_after_seconds: int = Field(default=1, ge=1)
+    # quotes, reservations and claims answered without FastAPI's request handling
+    # (app/api/hot_paths.py); false: every request through FastAPI
+    hot_paths: bool = True
 
     # circuit breakers (one for Redis, one for the database, per process; docs/resilience.md)
     breaker_window_calls: int = Field(default=20, ge=1)  # count-based sliding window

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -39,10 +41,35 @@ def role_of(keys: dict[str, str], presented: str) -> str | None:
     return found
 
 
+@lru_cache(maxsize=64)  # only admitted keys get here: as many entries as configured keys
 def key_id(role: str, key: str) -> str:
     """Who called, for counting failed code attempts per key: the role and a
     digest of the key (the key itself is never stored)."""
     return f"{role}:{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A call a key admitted: who it is for counting failed code attempts
+    (``key_id``; None when the service runs open) and the key's name."""
+
+    caller: str | None
+    name: str
+
+
+def admit(wiring: Wiring, role: str, key: str | None) -> Admitted:
+    """Admit ``key`` (the credentials of ``Authorization: Bearer``, None without
+    them) for ``role``: ``role`` and ``admin`` keys may; Unauthorized, Forbidden."""
+    if not wiring.api_keys:
+        return Admitted(None, OPEN_NAME)
+    if key is None:
+        raise Unauthorized("an API key is needed: Authorization: Bearer <key>")
+    found = role_of(wiring.api_keys, key)
+    if found is None:
+        raise Unauthorized("unknown API key")
+    if found != role and found != "admin":
+        raise Forbidden(f"a {found} key may not do this; it needs the {role} role")
+    return Admitted(key_id(found, key), wiring.api_key_names.get(key, found))
 
 
 def require(role: str) -> Any:
@@ -52,19 +79,15 @@ def require(role: str) -> Any:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
-        wiring: Wiring = request.app.state.wiring
-        if not wiring.api_keys:
-            request.state.key_name = OPEN_NAME
-            return
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise Unauthorized("an API key is needed: Authorization: Bearer <key>")
-        found = role_of(wiring.api_keys, credentials.credentials)
-        if found is None:
-            raise Unauthorized("unknown API key")
-        if found != role and found != "admin":
-            raise Forbidden(f"a {found} key may not do this; it needs the {role} role")
-        caller.set(key_id(found, credentials.credentials))
-        request.state.key_name = wiring.api_key_names.get(credentials.credentials, found)
+        bearer = (
+            credentials.credentials
+            if credentials is not None and credentials.scheme.lower() == "bearer"
+            else None
+        )
+        admitted = admit(request.app.state.wiring, role, bearer)
+        if admitted.caller is not None:
+            caller.set(admitted.caller)
+        request.state.key_name = admitted.name
 
     return Depends(check)
 

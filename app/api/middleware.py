@@ -43,6 +43,8 @@ LATENCY = Histogram(
 
 access = logging.getLogger("app.access")
 
+# the route template of a request answered outside FastAPI's routing (app.api.hot_paths)
+ROUTE_KEY = "pricing.route"
 _QUIET = frozenset({"/metrics", "/healthz", "/readyz"})
 _HEADER = b"x-request-id"
 
@@ -85,7 +87,7 @@ class MetricsMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            template = (
+            template = scope.get(ROUTE_KEY) or (
                 route.path
                 if isinstance(route, BaseRoute) and hasattr(route, "path")
                 else "unmatched"

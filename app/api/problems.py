@@ -45,6 +45,7 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "install_error_handlers",
+    "problem_of",
     "problem_response",
 ]
 
@@ -207,6 +208,14 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         title="Internal error",
         detail="the server failed to answer this request",
     )
+
+
+async def problem_of(request: Request, exc: Exception) -> JSONResponse:
+    """What the app's handlers answer for ``exc`` raised by a route's work
+    (``app.api.hot_paths`` answers outside FastAPI's exception handling)."""
+    if isinstance(exc, PricingError):
+        return await _pricing_error(request, exc)
+    return await _unexpected(request, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

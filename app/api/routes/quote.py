@@ -11,6 +11,8 @@ from app.api.deps import QuotesDep, WordingDep
 from app.api.problem_docs import problems
 from app.api.records import quote_query
 from app.api.schemas import QuoteBody, QuoteResponse
+from app.api.wording import Wording
+from app.coupons.attempts import GuardedQuotes
 from app.observability import series
 
 router = APIRouter(
@@ -26,6 +28,11 @@ async def post_quote(body: QuoteBody, quotes: QuotesDep, words: WordingDep) -> R
     """Price a cart against the current rules; no side effects. The texts
     (``message``, ``description``) follow ``Accept-Language`` (English or Chinese);
     nothing else does."""
+    return await answer_quote(body, quotes, words)
+
+
+async def answer_quote(body: QuoteBody, quotes: GuardedQuotes, words: Wording) -> Response:
+    """The route's work, shared with ``app.api.hot_paths``."""
     quoted = await quotes.quote(quote_query(body, now=datetime.now(UTC)))
     series.quoted(quoted.quote)
     # The JSON is built once from the quote; ``response_model`` documents it (a

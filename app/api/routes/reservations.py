@@ -12,6 +12,7 @@ from app.api.deps import ReservationsDep
 from app.api.problem_docs import ReservationProblemOut, problem, problems
 from app.api.records import reservation_request, reservation_response
 from app.api.schemas import ReservationBody, ReservationId, ReservationResponse
+from app.inventory.reservation_service import ReservationService
 from app.observability import series
 
 router = APIRouter(
@@ -41,18 +42,24 @@ ReservationIdPath = Annotated[ReservationId, Path(alias="reservation_id")]
         ),
     },
 )
-async def reserve(
-    body: ReservationBody, reservations: ReservationsDep, response: Response
-) -> ReservationResponse:
+async def reserve(body: ReservationBody, reservations: ReservationsDep) -> Response:
     """Price the cart and hold what the price needs: 201 when made now, 200 with
     the same reservation when this ``order_id`` has one already."""
+    return await answer_reserve(body, reservations)
+
+
+async def answer_reserve(body: ReservationBody, reservations: ReservationService) -> Response:
+    """The route's work, shared with ``app.api.hot_paths``. The JSON is made once,
+    here; ``response_model`` documents it."""
     with series.reservation("reserve", "reserved") as outcome:
         made, created = await reservations.reserve(reservation_request(body, now=datetime.now(UTC)))
         if not created:
             outcome.value = "replayed"
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return reservation_response(made)
+    return Response(
+        reservation_response(made).model_dump_json(),
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        media_type="application/json",
+    )
 
 
 @router.get("/{reservation_id}", response_model=ReservationResponse, responses=problems(404))
