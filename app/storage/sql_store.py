@@ -88,3 +88,10 @@ class SqlStore:
             raise Unavailable(f"the database did not answer within {seconds:g}s ({what})") from exc
         except _UNREACHABLE as exc:
             raise Unavailable(f"the database is unreachable ({what})") from exc
+        except sa_exc.DBAPIError as exc:
+            # a connection lost in the middle of a statement or its commit comes as the
+            # driver's generic error (asyncpg's ConnectionDoesNotExistError), which
+            # SQLAlchemy marks as a disconnect: unreachable, not a bug (503, retried)
+            if exc.connection_invalidated:
+                raise Unavailable(f"the database connection was lost ({what})") from exc
+            raise
