@@ -9,8 +9,13 @@ lost becomes ``Unavailable`` (503 with ``Retry-After``), a duplicate key
 same transaction, so the version the instances compare moves with the data,
 and notes in ``rules_changes`` which promotions that version touched: an
 instance at version N reads only those changed after N (``changes_since``).
-The ``rules_meta`` row is locked from the bump to the commit, so versions
-commit in order and a version read means every change up to it is readable.
+On SQLite the ``rules_meta`` row is locked from the bump to the commit, so
+versions commit in order. On PostgreSQL versions come from a sequence
+(``rules_next_version()``): writes do not queue on one row, a version may
+commit after a later one or never; readers move past a missing version only
+once no writer can still commit it (``_wait_for_writers``). A single
+promotion's ``add`` and ``replace`` are one statement there (a data-modifying
+CTE in autocommit: one round trip).
 
 A promotion's own ``version`` moves by a conditional ``UPDATE ... WHERE
 version = :read`` (or ``DELETE``), never read-then-write: of two writers that
