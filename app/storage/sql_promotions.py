@@ -9,8 +9,13 @@ lost becomes ``Unavailable`` (503 with ``Retry-After``), a duplicate key
 same transaction, so the version the instances compare moves with the data,
 and notes in ``rules_changes`` which promotions that version touched: an
 instance at version N reads only those changed after N (``changes_since``).
-The ``rules_meta`` row is locked from the bump to the commit, so versions
-commit in order and a version read means every change up to it is readable.
+On SQLite the ``rules_meta`` row is locked from the bump to the commit, so
+versions commit in order. On PostgreSQL versions come from a sequence
+(``rules_next_version()``): writes do not queue on one row, a version may
+commit after a later one or never; readers move past a missing version only
+once no writer can still commit it (``_wait_for_writers``). A single
+promotion's ``add`` and ``replace`` are one statement there (a data-modifying
+CTE in autocommit: one round trip).
 
 A promotion's own ``version`` moves by a conditional ``UPDATE ... WHERE
 version = :read`` (or ``DELETE``), never read-then-write: of two writers that
@@ -27,9 +32,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Row,
     String,
+    TextClause,
+    bindparam,
     delete,
     exists,
     func,
@@ -38,6 +46,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy import exc as sa_exc
@@ -61,6 +70,7 @@ from app.promotions.repository import (
 from app.storage.sql_store import SqlStore
 from app.storage.tables import (
     CouponCodeRow,
+    JSONDocument,
     OrderCouponRow,
     OrderPromotionRow,
     PromotionHistoryRow,
@@ -78,6 +88,106 @@ _PRUNE_EVERY = 100  # versions
 _IMPORT_SECONDS = 60.0  # an import of 10,000 promotions is one transaction
 _IN_CHUNK = 1_000  # ids per IN (...) list
 REVOKED = "revoked"  # a code's status once revoked: unknown to quotes from then on
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# PostgreSQL: the first key of the writers' advisory lock (the second is the hashtext
+# of the schema); migration 0007_rules_version_sequence uses the same number
+RULES_VERSION_LOCK = 0x52554C45  # "RULE"
+
+_NEXT_VERSION = text("SELECT rules_next_version()")
+_WAIT_FOR_WRITERS = text(
+    f"SELECT pg_advisory_xact_lock({RULES_VERSION_LOCK}, hashtext(current_schema()))"
+)
+# the newest version, and the log from ``counter`` on (consistent: one statement)
+_LOG_SINCE = text(
+    """
+    SELECT newest.version, c.version, c.promotion_id, c.changed_at
+    FROM (SELECT max(version) AS version FROM rules_changes) AS newest
+    LEFT JOIN rules_changes AS c ON c.version >= :counter
+    """
+).bindparams(bindparam("counter", type_=BigInteger()))
+
+_TYPED = (
+    bindparam("id", type_=String()),
+    bindparam("status", type_=String()),
+    bindparam("trigger", type_=String()),
+    bindparam("body", type_=JSONDocument),
+    bindparam("now", type_=UtcDateTime()),
+    bindparam("by", type_=String()),
+    bindparam("action", type_=String()),
+    bindparam("name", type_=String()),
+    bindparam("benefit_type", type_=String()),
+    bindparam("starts_at", type_=UtcDateTime()),
+    bindparam("ends_at", type_=UtcDateTime()),
+    bindparam("kept", type_=BigInteger()),
+    bindparam("every", type_=BigInteger()),
+)
+
+# the version's entry in the change log, and the pruning of the log now and then
+_LOG_AND_PRUNE = """
+    logged AS (
+        INSERT INTO rules_changes (version, promotion_id, changed_at)
+        SELECT rules_next_version(), :id, :now FROM written
+        RETURNING version
+    ), pruned AS (
+        DELETE FROM rules_changes
+        WHERE version <= (SELECT version FROM logged) - :kept
+          AND (SELECT version FROM logged) % :every = 0
+    )
+"""
+
+
+def _one_statement(sql: str, *extra: Any) -> TextClause:
+    return text(sql).bindparams(*_TYPED, *extra)
+
+
+# PostgreSQL, one statement: the new row (nothing when the id exists: then no history
+# entry and no version either), its history entry, its version logged
+_ADD = _one_statement(
+    f"""
+    WITH last AS (
+        SELECT coalesce(max(version), 0) AS version
+        FROM promotion_history WHERE promotion_id = :id
+    ), written AS (
+        INSERT INTO promotions (id, status, trigger, body, created_at, updated_at, version,
+                                updated_by, name, benefit_type, starts_at, ends_at)
+        SELECT :id, :status, :trigger, :body, :now, :now, last.version + 1,
+               :by, :name, :benefit_type, :starts_at, :ends_at
+        FROM last
+        ON CONFLICT (id) DO NOTHING
+        RETURNING version
+    ), noted AS (
+        INSERT INTO promotion_history (promotion_id, version, changed_at, changed_by, action,
+                                       body_before, body_after)
+        SELECT :id, version, :now, :by, :action, NULL, :body FROM written
+    ), {_LOG_AND_PRUNE}
+    SELECT written.version, logged.version FROM written, logged
+    """
+)
+
+# PostgreSQL, one statement: the row written if still at the version read (``expected``
+# when given), its history entry (the body before as read), its version logged. No row:
+# not found; ``written`` NULL: another write came first (nothing written)
+_REPLACE = _one_statement(
+    f"""
+    WITH read AS (
+        SELECT version, body FROM promotions WHERE id = :id
+    ), written AS (
+        UPDATE promotions
+        SET status = :status, trigger = :trigger, body = :body, updated_at = :now,
+            updated_by = :by, name = :name, benefit_type = :benefit_type,
+            starts_at = :starts_at, ends_at = :ends_at, version = promotions.version + 1
+        WHERE id = :id AND version = coalesce(:expected, (SELECT version FROM read))
+        RETURNING version, created_at
+    ), noted AS (
+        INSERT INTO promotion_history (promotion_id, version, changed_at, changed_by, action,
+                                       body_before, body_after)
+        SELECT :id, written.version, :now, :by, :action, read.body, :body FROM written, read
+    ), {_LOG_AND_PRUNE}
+    SELECT read.version, written.version, written.created_at, logged.version
+    FROM read LEFT JOIN written ON true LEFT JOIN logged ON true
+    """,
+    bindparam("expected", type_=BigInteger()),
+)
 
 _COLUMNS = (
     PromotionRow.id,
@@ -98,6 +208,8 @@ class SqlPromotionRepository(SqlStore):
         self, *, id: str, status: str, trigger: str, body: Mapping[str, Any], by: str = ""
     ) -> StoredPromotion:
         now = datetime.now(UTC)
+        if self.is_postgres:
+            return await self._add_in_one_statement(id, status, trigger, body, by, now)
         try:
             async with self._transaction("add promotion") as session:
                 if await session.get(PromotionRow, id) is not None:
@@ -121,6 +233,33 @@ class SqlPromotionRepository(SqlStore):
         except sa_exc.IntegrityError as exc:
             raise Conflict(f"promotion {id!r} already exists") from exc
         return _promotion(row, written)
+
+    async def _add_in_one_statement(
+        self, id: str, status: str, trigger: str, body: Mapping[str, Any], by: str, now: datetime
+    ) -> StoredPromotion:
+        """PostgreSQL: the row, its history entry and its version in the change log
+        written by one statement (autocommit: one round trip, one commit). An id
+        that exists inserts nothing and takes no version."""
+        values = {**_statement_values(id, status, trigger, body, by, now), "action": "created"}
+        try:
+            async with self._core("add promotion", write=False) as conn:
+                found = (await conn.execute(_ADD, values)).one_or_none()
+        except sa_exc.IntegrityError as exc:
+            raise Conflict(f"promotion {id!r} already exists") from exc
+        if found is None:
+            raise Conflict(f"promotion {id!r} already exists")
+        version, counter = found
+        return StoredPromotion(
+            id=id,
+            status=status,
+            trigger=trigger,
+            body=dict(body),
+            created_at=now,
+            updated_at=now,
+            written_at=RulesVersion(counter=int(counter), changed_at=now),
+            version=int(version),
+            updated_by=by,
+        )
 
     async def get(self, promotion_id: str) -> StoredPromotion | None:
         async with self._transaction("get promotion") as session:
@@ -148,6 +287,31 @@ class SqlPromotionRepository(SqlStore):
         action: str = "replaced",
     ) -> StoredPromotion:
         now = datetime.now(UTC)
+        if self.is_postgres:
+            values = _statement_values(id, status, trigger, body, by, now)
+            values.update(action=action, expected=expected_version)
+            async with self._core("replace promotion", write=False) as conn:
+                found = (await conn.execute(_REPLACE, values)).one_or_none()
+            if found is None:
+                raise NotFound(f"no promotion {id!r}")
+            before, version, created_at, counter = found
+            if version is None:
+                if expected_version is not None and before != expected_version:
+                    raise PreconditionFailed(
+                        f"promotion {id!r} is at version {before}, not {expected_version}"
+                    )
+                raise PreconditionFailed(f"promotion {id!r} changed meanwhile")
+            return StoredPromotion(
+                id=id,
+                status=status,
+                trigger=trigger,
+                body=dict(body),
+                created_at=created_at,
+                updated_at=now,
+                written_at=RulesVersion(counter=int(counter), changed_at=now),
+                version=int(version),
+                updated_by=by,
+            )
         async with self._transaction("replace promotion") as session:
             version, before, _ = await _current(session, id, expected_version)
             created_at = await _write(
@@ -288,12 +452,24 @@ class SqlPromotionRepository(SqlStore):
         )
 
     async def load(self) -> tuple[RulesVersion, builtins.list[StoredPromotion]]:
+        if self.is_postgres:
+            # every version up to the newest committed is settled once no writer is
+            # between taking its version and its commit (_wait_for_writers); the rows read
+            # after are at least as new
+            async with self._transaction("read rules version") as session:
+                await _wait_for_writers(session)
+                version = await _version(session)
+            async with self._transaction("load promotions") as session:
+                rows = await session.execute(select(*_COLUMNS).order_by(PromotionRow.id))
+                return version, [_stored(row) for row in rows]
         async with self._transaction("load promotions") as session:
             version = await _version(session)
             rows = await session.execute(select(*_COLUMNS).order_by(PromotionRow.id))
             return version, [_stored(row) for row in rows]
 
     async def changes_since(self, counter: int) -> Changes:
+        if self.is_postgres:
+            return await self._changes_since_settled(counter)
         async with self._transaction("read rules changes") as session:
             version = await _version(session)
             if version.counter == counter:
@@ -318,6 +494,43 @@ class SqlPromotionRepository(SqlStore):
             stored = tuple(_stored(row) for row in rows)
             present = {row.id for row in stored}
             removed = tuple(sorted({p for _, p in logged} - present))
+            return Changes(version, rows=stored, removed=removed)
+
+    async def _changes_since_settled(self, counter: int) -> Changes:
+        """PostgreSQL: versions come from a sequence, so one may be missing (its
+        write failed, or has not committed yet) while later ones are committed.
+        This never moves past a missing version while a writer may still commit
+        it: when the versions after ``counter`` are not all there, it waits for
+        every writer between taking its version and its commit (``_wait_for_writers``),
+        then reads again; what is missing then never comes."""
+        async with self._transaction("read rules changes") as session:
+            top, logged = await _log_since(session, counter)
+            if top is None:  # nothing logged yet: the version of rules_meta
+                version = await _meta_version(session)
+                return Changes(version, complete=version.counter == counter)
+            settled = len({v for v, _, _ in logged if v > counter}) == top - counter
+            if top > counter >= max(0, top - RULES_CHANGES_KEPT) and not settled:
+                await _wait_for_writers(session)
+                top, logged = await _log_since(session, counter)
+                assert top is not None  # the newest entry is never pruned
+            at = next((t for v, _, t in logged if v == top), None)
+            version = RulesVersion(counter=top, changed_at=at or _EPOCH)
+            if top == counter:
+                return Changes(version)
+            if counter < 0 or top < counter or counter < top - RULES_CHANGES_KEPT:
+                return Changes(version, complete=False)  # maybe pruned, or the log was reset
+            changed = {p for v, p, _ in logged if v > counter}
+            rows = await session.execute(
+                select(*_COLUMNS).where(
+                    PromotionRow.id.in_(
+                        select(RulesChangeRow.promotion_id).where(
+                            (RulesChangeRow.version > counter) & (RulesChangeRow.version <= top)
+                        )
+                    )
+                )
+            )
+            stored = tuple(_stored(row) for row in rows)
+            removed = tuple(sorted(changed - {row.id for row in stored}))
             return Changes(version, rows=stored, removed=removed)
 
     async def add_codes(
@@ -457,25 +670,77 @@ class SqlPromotionRepository(SqlStore):
 
 
 async def _bump(session: AsyncSession, now: datetime, promotion_ids: Sequence[str]) -> RulesVersion:
-    """Move the version on (locking ``rules_meta`` until the commit) and note which
-    promotions it touched; prune the change log now and then."""
-    counter = (
-        await session.execute(
-            update(RulesMetaRow)
-            .where(RulesMetaRow.id == 1)
-            .values(version=RulesMetaRow.version + 1, updated_at=now)
-            .returning(RulesMetaRow.version)
-        )
-    ).scalar_one()
+    """Take the next version and note which promotions it touched; prune the change
+    log now and then. PostgreSQL: from ``rules_next_version()`` (the sequence; the
+    shared writers' lock held to the commit, see ``_wait_for_writers``); SQLite:
+    ``rules_meta`` moved on, locked until the commit. Called last in a transaction,
+    so that lock is held only for the commit."""
+    if _is_postgres(session):
+        counter = int((await session.execute(_NEXT_VERSION)).scalar_one())
+    else:
+        counter = (
+            await session.execute(
+                update(RulesMetaRow)
+                .where(RulesMetaRow.id == 1)
+                .values(version=RulesMetaRow.version + 1, updated_at=now)
+                .returning(RulesMetaRow.version)
+            )
+        ).scalar_one()
     await session.execute(
         insert(RulesChangeRow),
-        [{"version": counter, "promotion_id": p} for p in dict.fromkeys(promotion_ids)],
+        [
+            {"version": counter, "promotion_id": p, "changed_at": now}
+            for p in dict.fromkeys(promotion_ids)
+        ],
     )
     if counter % _PRUNE_EVERY == 0:
         await session.execute(
             delete(RulesChangeRow).where(RulesChangeRow.version <= counter - RULES_CHANGES_KEPT)
         )
     return RulesVersion(counter=counter, changed_at=now)
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _statement_values(
+    id: str, status: str, trigger: str, body: Mapping[str, Any], by: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": id,
+        "status": status,
+        "trigger": trigger,
+        "body": dict(body),
+        "now": now,
+        "by": by,
+        "kept": RULES_CHANGES_KEPT,
+        "every": _PRUNE_EVERY,
+        **_copied(body),
+    }
+
+
+async def _wait_for_writers(session: AsyncSession) -> None:
+    """PostgreSQL: wait until no writer is between taking its version and its
+    commit, and keep new ones from taking one until this transaction ends. Every
+    writer takes the lock shared in ``rules_next_version()`` before ``nextval``
+    and holds it to its commit, so once this has it, every version the sequence
+    has given is committed (readable by the next statement) or never will be."""
+    await session.execute(_WAIT_FOR_WRITERS)
+
+
+async def _log_since(
+    session: AsyncSession, counter: int
+) -> tuple[int | None, list[tuple[int, str, datetime | None]]]:
+    """The newest version logged (None: the log is empty) and the log's entries from
+    ``counter`` on, in one statement."""
+    newest: int | None = None
+    logged: list[tuple[int, str, datetime | None]] = []
+    for top, version, promotion_id, at in await session.execute(_LOG_SINCE, {"counter": counter}):
+        newest = None if top is None else int(top)
+        if version is not None:
+            logged.append((int(version), promotion_id, at))
+    return newest, logged
 
 
 async def _current(
@@ -703,9 +968,25 @@ def _stored(row: Row[Any]) -> StoredPromotion:
 
 
 async def _version(session: AsyncSession) -> RulesVersion:
+    """The newest version committed (PostgreSQL: the newest in the change log, which
+    says nothing of older versions not committed yet; see ``_wait_for_writers``)."""
+    if _is_postgres(session):
+        newest = (
+            await session.execute(
+                select(RulesChangeRow.version, RulesChangeRow.changed_at)
+                .order_by(RulesChangeRow.version.desc())
+                .limit(1)
+            )
+        ).first()
+        if newest is not None:
+            return RulesVersion(counter=int(newest[0]), changed_at=newest[1] or _EPOCH)
+    return await _meta_version(session)
+
+
+async def _meta_version(session: AsyncSession) -> RulesVersion:
     row = await session.get(RulesMetaRow, 1, populate_existing=True)
     if row is None:
-        return RulesVersion(counter=0, changed_at=datetime(1970, 1, 1, tzinfo=UTC))
+        return RulesVersion(counter=0, changed_at=_EPOCH)
     return RulesVersion(counter=row.version, changed_at=row.updated_at)
 
 

@@ -11,12 +11,18 @@
   ``deleted`` or ``imported``), with the bodies before and after (``NULL``
   before a creation and after a removal); written in the change's
   transaction, kept when the promotion is removed.
-- ``rules_meta``: a single row (``id = 1``) whose ``version`` goes up by one
-  on every change of promotions or codes, with the time of that change.
+- ``rules_meta``: a single row (``id = 1``). On SQLite its ``version`` goes up
+  by one on every change of promotions or codes, with the time of that change.
+  On PostgreSQL a change takes its version from the sequence
+  ``rules_version_seq`` (through ``rules_next_version()``, migration 0007) and
+  ``rules_meta`` is only the version of an empty change log.
   ``rules_version`` on a quote is ``<changed_at>Z#<version>``.
-- ``rules_changes``: which promotions each ``rules_meta`` version touched
-  (one row per version and promotion id; every version has at least one), so
-  an instance that is at version N reads only the promotions changed after N.
+- ``rules_changes``: which promotions each version touched, and when
+  (``changed_at``; one row per version and promotion id; every version
+  committed has at least one), so an instance that is at version N reads only
+  the promotions changed after N. On PostgreSQL versions may be missing (a
+  write that failed after taking its version) or commit out of order; see
+  ``app.storage.sql_promotions`` for how readers stay in order.
   Versions older than ``RULES_CHANGES_KEPT`` behind the newest are pruned; an
   instance further behind loads everything.
 - ``coupon_codes``: codes, normalised upper-case. ``kind`` is ``shared`` (one
@@ -160,6 +166,7 @@ class RulesChangeRow(Base):
 
     version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     promotion_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class CouponCodeRow(Base):
