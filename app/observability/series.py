@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from app.rules.model import Quote
@@ -60,6 +60,11 @@ ORDERS = Counter(
     ["promotion"],
 )
 GMV = Counter("pricing_gmv_minor_total", "What confirmed orders paid, in minor units (fen)")
+CLAIM_BATCHES = Histogram(
+    "pricing_claim_batch_size",
+    "Claims written to PostgreSQL together, in one statement and one commit",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 
 _OPTIMAL = QUOTES.labels("optimal")
 _BOUNDED = QUOTES.labels("bounded")
@@ -103,6 +108,11 @@ def reservation(operation: str, outcome: str) -> Iterator[Outcome]:
         RESERVATIONS.labels(operation, str(getattr(exc, "code", "internal_error"))).inc()
         raise
     RESERVATIONS.labels(operation, counted.value).inc()
+
+
+def claim_batch(size: int) -> None:
+    """A batch of ``size`` claims is written (``app.storage.sql_claims``)."""
+    CLAIM_BATCHES.observe(size)
 
 
 def confirmed(total: int, discounts: Iterable[tuple[str, int]]) -> None:

@@ -37,6 +37,7 @@ from app.coupons.claims import (
     StoreResult,
     WalletCode,
 )
+from app.observability import series
 from app.resilience.breaker import CircuitBreaker
 from app.storage.sql_store import SqlStore
 from app.storage.tables import CouponClaimCountRow, CouponClaimRow, CouponCodeRow
@@ -162,6 +163,7 @@ class _ClaimBatches:
         if not batch:
             return
         self._running += 1
+        series.claim_batch(len(batch))
         asyncio.get_running_loop().create_task(self._write(batch))
 
     async def _write(self, batch: list[_Waiting]) -> None:

@@ -11,6 +11,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import REGISTRY
 
 from app.coupons.claims import NewClaim
 from app.errors import Unavailable
@@ -56,7 +57,15 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+def batches_written() -> tuple[float, float]:
+    """(batches, claims) of ``pricing_claim_batch_size`` so far."""
+    count = REGISTRY.get_sample_value("pricing_claim_batch_size_count") or 0.0
+    total = REGISTRY.get_sample_value("pricing_claim_batch_size_sum") or 0.0
+    return count, total
+
+
 async def test_light_load_writes_each_claim_at_once_and_a_rush_waits_for_one_batch() -> None:
+    seen_before = batches_written()
     writer = Writer()
     batches = _ClaimBatches(writer)
     first = [asyncio.ensure_future(batches.add(claim(n), None)) for n in range(BATCHES_IN_FLIGHT)]
@@ -78,6 +87,9 @@ async def test_light_load_writes_each_claim_at_once_and_a_rush_waits_for_one_bat
     assert sorted(k for b in writer.batches for k in b) == sorted(
         f"k{n}" for n in range(BATCHES_IN_FLIGHT + 300)
     )
+    # each batch is counted, with its size, in pricing_claim_batch_size
+    count, total = batches_written()
+    assert (count - seen_before[0], total - seen_before[1]) == (len(writer.batches), BATCHES_IN_FLIGHT + 300)
 
 
 async def test_one_customer_is_never_twice_in_a_batch_and_each_learns_its_own_count() -> None:
