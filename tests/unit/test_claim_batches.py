@@ -89,7 +89,10 @@ async def test_light_load_writes_each_claim_at_once_and_a_rush_waits_for_one_bat
     )
     # each batch is counted, with its size, in pricing_claim_batch_size
     count, total = batches_written()
-    assert (count - seen_before[0], total - seen_before[1]) == (len(writer.batches), BATCHES_IN_FLIGHT + 300)
+    assert (count - seen_before[0], total - seen_before[1]) == (
+        len(writer.batches),
+        BATCHES_IN_FLIGHT + 300,
+    )
 
 
 async def test_one_customer_is_never_twice_in_a_batch_and_each_learns_its_own_count() -> None:
