@@ -29,7 +29,7 @@ from prometheus_client import Counter, Histogram
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.observability.logs import REQUEST_ID, request_id
+from app.observability.logs import ACCESS_LOGGER, REQUEST_ID, request_id, sole_handler
 
 REQUESTS = Counter(
     "pricing_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -41,7 +41,7 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
-access = logging.getLogger("app.access")
+access = logging.getLogger(ACCESS_LOGGER)
 
 # the route template of a request answered outside FastAPI's routing (app.api.hot_paths)
 ROUTE_KEY = "pricing.route"
@@ -101,16 +101,24 @@ class MetricsMiddleware:
             children[0].inc()
             children[1].observe(elapsed)
             if access.isEnabledFor(logging.INFO) and not (status == 200 and template in _QUIET):
-                access.info(
-                    "%s %s %d",
-                    method,
-                    template,
-                    status,
-                    extra={
-                        "method": method,
-                        "route": template,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                    },
-                )
+                sink = sole_handler(access)
+                if sink is not None:  # python -m app's logging: the line without a record
+                    sink.access(method, template, status, round(elapsed * 1000, 3))
+                else:
+                    self._log(method, template, status, elapsed)
             REQUEST_ID.reset(token)
+
+    @staticmethod
+    def _log(method: str, template: str, status: int, elapsed: float) -> None:
+        access.info(
+            "%s %s %d",
+            method,
+            template,
+            status,
+            extra={
+                "method": method,
+                "route": template,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+            },
+        )
