@@ -14,11 +14,16 @@ so the second run answers ``replay`` with the same code and writes nothing.
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from app.coupons.claims import ClaimCode, ClaimCounts, ClaimLimits, CounterAnswer, StoredClaim
 from app.inventory.keys import DEFAULT_PREFIX, KeySpace
@@ -30,6 +35,96 @@ from app.storage.redis_calls import text as _text
 
 SCRIPTS = ("claim", "unclaim", "claims_rebuild")
 REBUILD_CHUNK = 5_000  # claims per rebuild call: a few hundred kB of arguments
+# claims sent in one pipeline at most, and pipelines in flight at once
+PIPELINE_MAX = 128
+PIPELINES_IN_FLIGHT = 2
+
+
+@dataclass(slots=True)
+class _Run:
+    keys: Sequence[str]
+    args: Sequence[str]
+    done: asyncio.Future[Any]
+
+
+class _Pipelined:
+    """Concurrent runs of one script sent together: a run starts a pipeline of its
+    own while fewer than ``PIPELINES_IN_FLIGHT`` are in flight, else joins the next
+    one with every run queued meanwhile (at most ``PIPELINE_MAX``): one round trip,
+    one connection, one deadline for all of them. Each run is still its own
+    ``EVALSHA`` (atomic, as alone) and gets its own reply or error. A pipeline that
+    fails fails each of its runs (``Unavailable``); redis-py may send a pipeline
+    again after a connection error, which ``claim.lua`` answers ``replay``. A run
+    Redis does not know the script of (``NOSCRIPT``: Redis restarted) goes again
+    on its own, which loads it."""
+
+    def __init__(self, redis: Redis, script: AsyncScript, guard: RedisCalls, what: str) -> None:
+        self._redis = redis
+        self._script = script
+        self._guard = guard
+        self._what = what
+        self._queue: deque[_Run] = deque()
+        self._running = 0
+
+    async def run(self, keys: Sequence[str], args: Sequence[str]) -> Any:
+        waiting = _Run(keys, args, asyncio.get_running_loop().create_future())
+        self._queue.append(waiting)
+        if self._running < PIPELINES_IN_FLIGHT:
+            self._start()
+        return await waiting.done
+
+    def _start(self) -> None:
+        batch: list[_Run] = []
+        while self._queue and len(batch) < PIPELINE_MAX:
+            run = self._queue.popleft()
+            if not run.done.done():  # its caller went away before it was sent
+                batch.append(run)
+        if batch:
+            self._running += 1
+            asyncio.get_running_loop().create_task(self._send(batch))
+
+    async def _send(self, batch: list[_Run]) -> None:
+        async def send() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for run in batch:
+                    pipe.evalsha(self._script.sha, len(run.keys), *run.keys, *run.args)
+                return list(await pipe.execute(raise_on_error=False))
+
+        try:
+            replies = await self._guard(self._what, send)
+        except BaseException as exc:  # handed to every run of the pipeline
+            for run in batch:
+                if not run.done.done():
+                    run.done.set_exception(exc)
+        else:
+            for run, reply in zip(batch, replies, strict=True):
+                if run.done.done():
+                    continue
+                if isinstance(reply, NoScriptError):
+                    self._alone(run)
+                elif isinstance(reply, Exception):
+                    run.done.set_exception(reply)
+                else:
+                    run.done.set_result(reply)
+        finally:
+            self._running -= 1
+            if self._queue:
+                self._start()
+
+    def _alone(self, run: _Run) -> None:
+        async def again() -> None:
+            try:
+                reply = await self._guard(
+                    self._what, lambda: self._script(keys=run.keys, args=run.args)
+                )
+            except BaseException as exc:
+                if not run.done.done():
+                    run.done.set_exception(exc)
+            else:
+                if not run.done.done():
+                    run.done.set_result(reply)
+
+        asyncio.get_running_loop().create_task(again())
 
 
 def lua_source(name: str) -> str:
@@ -54,10 +149,20 @@ class RedisClaims:
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(lua_source(name)) for name in SCRIPTS
         }
+        # claims in one pipeline on a single Redis; on a cluster each on its own
+        self._claims = (
+            _Pipelined(redis, self._scripts["claim"], self._guard, "claim")
+            if isinstance(redis, Redis)
+            else None
+        )
 
     @property
     def keys(self) -> KeySpace:
         return self._keys
+
+    async def _pipelined(self, name: str, keys: Sequence[str], args: Sequence[str]) -> Any:
+        assert self._claims is not None, name
+        return await self._claims.run(keys, args)
 
     async def _script(self, name: str, keys: Sequence[str], args: Sequence[str]) -> Any:
         script = self._scripts[name]
@@ -74,7 +179,8 @@ class RedisClaims:
         now: datetime,
     ) -> CounterAnswer:
         keys = self._keys.promotion(promotion_id)
-        reply = await self._script(
+        claim = self._script if self._claims is None else self._pipelined
+        reply = await claim(
             "claim",
             [keys.claims, keys.claimers, keys.claim_ids, keys.claim_free],
             [

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import func, select
 
@@ -42,6 +43,8 @@ from tests.integration.redis_servers import (
     race_customers,
     unique_prefix,
 )
+from tests.integration.test_faults import OwnRedis
+from tests.integration.test_faults import own_redis as own_redis  # a fixture
 
 pytestmark = pytest.mark.slow
 
@@ -418,3 +421,50 @@ async def test_claims_on_the_cluster(cluster_client: RedisCluster) -> None:
         assert replay.code in (ClaimCode.OK, ClaimCode.LIMIT_REACHED)
         if replay.code is ClaimCode.OK:
             assert (replay.detail, replay.value) == ("replay", f"CODE{promotion_id}0")
+
+
+async def test_concurrent_claims_share_pipelines_and_survive_a_flushed_script_cache(
+    own_redis: OwnRedis,
+) -> None:
+    """On a single Redis, claims in flight together go in one pipeline (one round
+    trip for many ``EVALSHA``); each still gets its own answer, and when Redis has
+    forgotten the script (``SCRIPT FLUSH``, a restart) each is run again alone."""
+    client = Redis.from_url(own_redis.url)
+    pipelines = 0
+    opened = client.pipeline
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pipelines
+        pipelines += 1
+        return opened(*args, **kwargs)
+
+    client.pipeline = counting  # type: ignore[method-assign]
+    try:
+        counters = RedisClaims(client, prefix=unique_prefix(), timeout=5)
+        limits = ClaimLimits(max_claims=150, max_claims_per_customer=1)
+        assert await counters.rebuild("p", [], now=T0)
+        for flushed in (False, True):
+            if flushed:
+                await client.script_flush()
+            pipelines = 0
+            first = 0 if not flushed else 100
+            answers = await asyncio.gather(
+                *(
+                    counters.claim("p", claim_id=f"c{n}", customer_id=f"u{n}",
+                                   code=f"CODE{n}", limits=limits, now=T0)
+                    for n in range(first, first + 100)
+                )
+            )  # fmt: skip
+            assert 1 <= pipelines < 20, pipelines
+            oks = [a for a in answers if a.code is ClaimCode.OK]
+            if not flushed:
+                assert len(oks) == 100
+                assert sorted(a.slot for a in oks) == list(range(1, 101))
+            else:  # 50 left of 150, whatever the script cache did
+                assert len(oks) == 50
+                assert {a.code for a in answers} == {ClaimCode.OK, ClaimCode.LIMIT_REACHED}
+        state = await counters.inspect("p")
+        assert state is not None
+        assert state.total == 150
+    finally:
+        await client.aclose()
