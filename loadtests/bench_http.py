@@ -80,7 +80,6 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
@@ -275,45 +274,37 @@ async def load_rules_direct(
     codes: Mapping[str, str],
 ) -> float:
     """Write every promotion straight into the service's database in one transaction
-    (the stored documents the admin API would write, one rules-version bump), then
-    create the codes through the admin API; the service picks the change up by its
-    rules poll. For sizes the one-by-one admin API cannot load in time."""
-    from sqlalchemy import insert, update
-
+    (the repository's bulk write, the one the import API uses: the stored
+    documents and one rules version noting every promotion), then create the codes
+    through the admin API; the service picks the change up by its rules poll. For
+    sizes the one-by-one admin API cannot load in time."""
     from app.api.records import promotion_document
     from app.api.schemas import PromotionBody
+    from app.promotions.repository import NewPromotion
     from app.settings import Settings
     from app.storage.db import make_engine
-    from app.storage.tables import PromotionRow, RulesMetaRow
+    from app.storage.sql_promotions import SqlPromotionRepository
 
     started = time.monotonic()
     settings = Settings(
         database_url=env["DATABASE_URL"], database_schema=env.get("DATABASE_SCHEMA", "")
     )
-    now = datetime.now(UTC)
     rows = []
     for body in bodies:
         document = promotion_document(PromotionBody.model_validate(body))
         rows.append(
-            {
-                "id": document.id,
-                "status": document.status,
-                "trigger": document.trigger,
-                "body": document.to_stored(),
-                "created_at": now,
-                "updated_at": now,
-            }
+            NewPromotion(
+                id=document.id,
+                status=document.status,
+                trigger=document.trigger,
+                body=document.to_stored(),
+            )
         )
     engine = make_engine(settings)
     try:
-        async with engine.begin() as conn:
-            for start in range(0, len(rows), 1_000):
-                await conn.execute(insert(PromotionRow), rows[start : start + 1_000])
-            await conn.execute(
-                update(RulesMetaRow)
-                .where(RulesMetaRow.id == 1)
-                .values(version=RulesMetaRow.version + 1, updated_at=now)
-            )
+        await SqlPromotionRepository(engine, timeout=120.0).import_many(
+            rows, replace=False, by="bench"
+        )
     finally:
         await engine.dispose()
     log(f"  {len(rows):,} promotions written to the database")
