@@ -105,12 +105,12 @@ class ReservationService:
     # ---------------------------------------------------------------- reserve
 
     async def reserve(self, request: ReservationRequest) -> tuple[StoredReservation, bool]:
-        """The reservation for ``request.order_id``, and whether this call made it."""
-        # an order that has a reservation gets it back before anything is priced:
-        # a repeat is answered the same whatever its body (even a stale expected_total)
-        existing = await self._existing(request.order_id)
-        if existing is not None:
-            return existing, False
+        """The reservation for ``request.order_id``, and whether this call made it.
+
+        The ledger is read only when the attempt does not make a reservation
+        (it lost, or a twin wrote the order_id first): a repeat of an order that
+        has a reservation is answered with it, whatever its body (even a stale
+        ``expected_total``), after pricing it."""
         for _ in range(_ATTEMPTS):
             reservation_id = f"r-{uuid.uuid4().hex}"
             try:
@@ -125,7 +125,7 @@ class ReservationService:
                 return existing, False
             if made is not None:
                 return made, True
-            existing = await self._existing(request.order_id)
+            existing = await self._existing(request.order_id, own=reservation_id)
             if existing is not None:
                 return existing, False
         raise Unavailable("another request for this order_id keeps failing; retry")
