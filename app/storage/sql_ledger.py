@@ -100,13 +100,14 @@ class SqlReservationRepository(SqlStore):
         async with self._core("get reservation by order", write=False) as conn:
             return await _load(conn, _RESERVATIONS.c.order_id == order_id)
 
-    async def forget(self, reservation_id: str) -> None:
+    async def forget(self, reservation_id: str) -> bool:
         async with self._core("forget reservation", write=False) as conn:
-            await conn.execute(
+            deleted = await conn.execute(
                 _RESERVATIONS.delete()
                 .where(_RESERVATIONS.c.id == reservation_id)
                 .where(_RESERVATIONS.c.status == ReservationStatus.PENDING.value)
             )
+        return _count(deleted) == 1
 
     async def mark_reserved(
         self, reservation_id: str, *, customer_id: str, codes: Sequence[str], now: datetime
