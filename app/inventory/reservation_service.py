@@ -266,7 +266,7 @@ class ReservationService:
             return
         try:
             await self._release(new.id, new.taken_from, now, reason="compensated")
-        except Unavailable:  # a take without its row: the sweeper releases it
+        except Unavailable:  # a take without its row: the sweeper releases it after its expiry
             log.warning("reservation %s not given back now; the sweeper will", new.id)
 
     async def _give_back(self, new: NewReservation, now: datetime) -> None:
