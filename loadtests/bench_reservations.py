@@ -59,8 +59,8 @@ import httpx
 from loadtests import bench_http as bh
 
 HOST = bh.HOST
-HOT, RAW = "fs-hot", "fs-raw"
-HOT_SKU, RAW_SKU = "SKU-HOT", "SKU-RAW"
+HOT, RAW, GONE = "fs-hot", "fs-raw", "fs-gone"
+HOT_SKU, RAW_SKU, GONE_SKU = "SKU-HOT", "SKU-RAW", "SKU-GONE"
 LIST_PRICE, FLASH_PRICE = 9_000, 5_000
 RENAME = {  # bench_http's categories are named for a quote; the same frames, for a reservation
     "storage: coupon-code lookup (SQLAlchemy)": "storage: ledger rows (SQLAlchemy + asyncpg)",
@@ -91,22 +91,29 @@ class VaryingConnection(bh.RawConnection):
         return await super().request()
 
 
-def request_maker(port: int, key: str, path: str, reserve: bool, run: str) -> Callable[[], bytes]:
-    """Bytes of the next request: the 1-line cart, a distinct customer each time and,
-    for reservations, a unique ``order_id``."""
+def request_maker(
+    port: int, key: str, path: str, reserve: bool, run: str, sku: str = HOT_SKU
+) -> Callable[[], bytes]:
+    """Bytes of the next request: the 1-line cart of ``sku``, a distinct customer each
+    time and, for reservations, a unique ``order_id`` and ``expected_total`` at the
+    flash price (a sold-out ``sku`` then loses with 409 ``price_changed``)."""
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
         f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
         "Content-Length: {}\r\n\r\n"
     )
-    line = f'"lines":[{{"line_id":"1","sku":"{HOT_SKU}","qty":1,"unit_price":{LIST_PRICE}}}]'
+    line = f'"lines":[{{"line_id":"1","sku":"{sku}","qty":1,"unit_price":{LIST_PRICE}}}]'
     counter = 0
 
     def make() -> bytes:
         nonlocal counter
         counter += 1
         customer = f'"customer":{{"id":"c-{run}-{counter}"}}'
-        order = f'"order_id":"o-{run}-{counter}",' if reserve else ""
+        order = (
+            f'"order_id":"o-{run}-{sku}-{counter}","expected_total":{FLASH_PRICE},'
+            if reserve
+            else ""
+        )
         body = f"{{{order}{customer},{line}}}".encode()
         return head.format(len(body)).encode() + body
 
@@ -119,6 +126,16 @@ def reservation_check(status: int, body: bytes) -> bool:
         and b'"status":"reserved"' in body
         and (m := bh.TOTAL.search(body)) is not None
         and int(m.group(1)) == FLASH_PRICE
+    )
+
+
+def loser_check(status: int, body: bytes) -> bool:
+    """A reservation of the sold-out sku: 409 ``price_changed`` with the list-price quote."""
+    return (
+        status == 409
+        and b'"code":"price_changed"' in body
+        and (m := bh.TOTAL.search(body)) is not None
+        and int(m.group(1)) == LIST_PRICE
     )
 
 
@@ -366,13 +383,18 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         with httpx.Client(
             base_url=service.url, headers={"Authorization": f"Bearer {admin}"}, timeout=30
         ) as client:
-            for body in (flash_sale(HOT, HOT_SKU, args.stock), flash_sale(RAW, RAW_SKU, 1)):
+            sales = (
+                flash_sale(HOT, HOT_SKU, args.stock),
+                flash_sale(RAW, RAW_SKU, 1),
+                flash_sale(GONE, GONE_SKU, 0),
+            )
+            for body in sales:
                 if body["id"] == RAW:
                     body["benefit"]["items"][0]["stock"] = args.raw_stock
                 response = client.post("/v1/admin/promotions", json=body)
                 if response.status_code != 201:
                     raise SystemExit(f"create {body['id']}: {response.status_code} {response.text}")
-            wait_loaded(client, (HOT, RAW))
+            wait_loaded(client, (HOT, RAW, GONE))
             before = {p: level(client, p) for p in (HOT, RAW)}
         bh.log(f"stock loaded: {before}")
 
@@ -396,9 +418,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         pids = service.pids()
         makers = {
             "reservations": request_maker(port, checkout, "/v1/reservations", True, token),
+            "losing": request_maker(port, checkout, "/v1/reservations", True, token, GONE_SKU),
             "quotes": request_maker(port, checkout, "/v1/quote", False, token),
         }
-        checks = {"reservations": reservation_check, "quotes": quote_check}
+        checks = {"reservations": reservation_check, "losing": loser_check, "quotes": quote_check}
 
         def http(name: str, concurrency: int, seconds: float, most: int) -> bh.Round:
             return asyncio.run(
@@ -411,14 +434,14 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 raise SystemExit(f"{name} warm-up: {warm.first_failure}\n{service.tail()}")
         redis_benchmark(binary, args.redis_port, command, 20_000, args.lua_clients, generator_cpus)
 
-        rounds: dict[str, list[bh.Round]] = {"reservations": [], "quotes": []}
+        rounds: dict[str, list[bh.Round]] = {"reservations": [], "losing": [], "quotes": []}
         lua: list[float] = []
         lua_p50: list[float] = []
         orders = [
-            ("reservations", "quotes", "lua"),
-            ("lua", "quotes", "reservations"),
-            ("quotes", "lua", "reservations"),
-            ("reservations", "lua", "quotes"),
+            ("reservations", "losing", "quotes", "lua"),
+            ("lua", "quotes", "losing", "reservations"),
+            ("quotes", "lua", "reservations", "losing"),
+            ("losing", "reservations", "lua", "quotes"),
         ]
         for number in range(args.rounds):
             for name in orders[number % len(orders)]:
@@ -512,6 +535,7 @@ def report(
     lua = result["lua_rps"]
     lua_mean = sum(lua) / len(lua)
     res, quo = summaries["reservations"], summaries["quotes"]
+    lose = summaries["losing"]
     print(
         f"\nmachine: {info['cpus']} CPUs ({info['cpu_model']}), {info['platform']}, "
         f"Python {info['python']}; load average {info['loadavg'][0]:.2f} at start, "
@@ -536,8 +560,12 @@ def report(
         f"{'raw take.lua (EVALSHA)':<26} {lua_mean:>11,.0f} "
         f"{' / '.join(f'{x:,.0f}' for x in lua):>34} {min(result['lua_p50_ms']):>7.3f}"
     )
-    for label, s in (("POST /v1/reservations", res), ("POST /v1/quote", quo)):
-        one = result["serial"].get("reservations" if s is res else "quotes", {})
+    for label, key, s in (
+        ("POST /v1/reservations", "reservations", res),
+        ("  ... losing (409)", "losing", lose),
+        ("POST /v1/quote", "quotes", quo),
+    ):
+        one = result["serial"].get(key, {})
         print(
             f"{label:<26} {s.rps:>11,.0f} {' / '.join(f'{x:,.0f}' for x in s.round_rps):>34} "
             f"{s.p50_ms:>7.2f} {s.p99_ms:>7.2f} {s.server_cpu_pct:>7.0f}% "
@@ -546,10 +574,12 @@ def report(
     print(
         f"\nratios: reservations / raw Lua = {res.rps / lua_mean:.4f} "
         f"(1/{lua_mean / res.rps:,.0f}); quotes / raw Lua = {quo.rps / lua_mean:.4f} "
-        f"(1/{lua_mean / quo.rps:,.0f}); reservations / quotes = {res.rps / quo.rps:.3f}"
+        f"(1/{lua_mean / quo.rps:,.0f}); reservations / quotes = {res.rps / quo.rps:.3f}; "
+        f"losing reservations / quotes = {lose.rps / quo.rps:.3f}"
     )
     print(
         f"service CPU per request: reservation {res.server_cpu_us_per_request:,.0f} µs, "
+        f"losing reservation {lose.server_cpu_us_per_request:,.0f} µs, "
         f"quote {quo.server_cpu_us_per_request:,.0f} µs "
         f"(a reservation adds {res.server_cpu_us_per_request - quo.server_cpu_us_per_request:,.0f}"
         " µs of service CPU)"
@@ -565,7 +595,8 @@ def report(
     lua_calls = args.lua_n * len(lua) + 20_000
     print(
         f"check: reservations {res.requests:,} timed ({made:,}), failures {res.failures}"
-        f"{' e.g. ' + str(res.first_failure) if res.failures else ''}; quotes {quo.requests:,}, "
+        f"{' e.g. ' + str(res.first_failure) if res.failures else ''}; losing {lose.requests:,}, "
+        f"failures {lose.failures}; quotes {quo.requests:,}, "
         f"failures {quo.failures}{' e.g. ' + str(quo.first_failure) if quo.failures else ''}"
     )
     print(

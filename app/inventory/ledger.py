@@ -191,8 +191,9 @@ class ReservationRepository(Protocol):
 
     async def by_order(self, order_id: str) -> StoredReservation | None: ...
 
-    async def forget(self, reservation_id: str) -> None:
-        """Delete a reservation that is still pending (its take failed)."""
+    async def forget(self, reservation_id: str) -> bool:
+        """Delete a reservation that is still pending (its take failed); False when
+        there was no pending row to delete (it turned reserved, or is gone)."""
 
     async def mark_reserved(
         self, reservation_id: str, *, customer_id: str, codes: Sequence[str], now: datetime

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.errors import (
+    CircuitOpen,
     Conflict,
     LimitReached,
     NotFound,
@@ -105,12 +106,12 @@ class ReservationService:
     # ---------------------------------------------------------------- reserve
 
     async def reserve(self, request: ReservationRequest) -> tuple[StoredReservation, bool]:
-        """The reservation for ``request.order_id``, and whether this call made it."""
-        # an order that has a reservation gets it back before anything is priced:
-        # a repeat is answered the same whatever its body (even a stale expected_total)
-        existing = await self._existing(request.order_id)
-        if existing is not None:
-            return existing, False
+        """The reservation for ``request.order_id``, and whether this call made it.
+
+        The ledger is read only when the attempt does not make a reservation
+        (it lost, or a twin wrote the order_id first): a repeat of an order that
+        has a reservation is answered with it, whatever its body (even a stale
+        ``expected_total``), after pricing it."""
         for _ in range(_ATTEMPTS):
             reservation_id = f"r-{uuid.uuid4().hex}"
             try:
@@ -125,7 +126,7 @@ class ReservationService:
                 return existing, False
             if made is not None:
                 return made, True
-            existing = await self._existing(request.order_id)
+            existing = await self._existing(request.order_id, own=reservation_id)
             if existing is not None:
                 return existing, False
         raise Unavailable("another request for this order_id keeps failing; retry")
@@ -198,8 +199,13 @@ class ReservationService:
             marked = await self._ledger.mark_reserved(
                 new.id, customer_id=customer_id, codes=new.coupon_codes, now=now
             )
-        except Unavailable:
+        except CircuitOpen:  # refused before anything was sent: the row is still pending
             await self._give_back(new, now)
+            raise
+        except Unavailable:
+            # a deadline or a lost connection after the statement went out: the row may
+            # be reserved already (the database did it, the answer came too late)
+            await self._withdraw(new, now)
             raise
         if marked is Marked.CODE_TAKEN:
             await self._give_back(new, now)
@@ -240,12 +246,28 @@ class ReservationService:
         # NOT_LOADED (counters being rebuilt) or RELEASED (this attempt was swept)
         return Unavailable(f"the counters of promotion {where} are not ready; retry")
 
-    async def _forget(self, reservation_id: str) -> None:
-        """Delete a pending row whose take failed, so the order_id may try again."""
+    async def _forget(self, reservation_id: str) -> bool | None:
+        """Delete a pending row whose take failed, so the order_id may try again:
+        whether there was one to delete, None when the database did not answer."""
         try:
-            await self._ledger.forget(reservation_id)
+            return await self._ledger.forget(reservation_id)
         except Unavailable:
             log.warning("pending reservation %s left for the sweeper", reservation_id)
+            return None
+
+    async def _withdraw(self, new: NewReservation, now: datetime) -> None:
+        """Undo a take whose marking failed without saying whether it was done. The
+        row goes first, and only a pending row deleted gives back what was taken: a
+        row the failed call did turn ``reserved`` is a reservation (a retry of the
+        order_id answers with it), and giving its units back would sell them twice.
+        If the row cannot be deleted either, the take stays with it: the sweeper gives
+        back a row still pending once abandoned (``RESERVATION_ABANDON_SECONDS``)."""
+        if not await self._forget(new.id):
+            return
+        try:
+            await self._release(new.id, new.taken_from, now, reason="compensated")
+        except Unavailable:  # a take without its row: the sweeper releases it after its expiry
+            log.warning("reservation %s not given back now; the sweeper will", new.id)
 
     async def _give_back(self, new: NewReservation, now: datetime) -> None:
         """Undo a take whose reservation cannot be completed. If Redis does not

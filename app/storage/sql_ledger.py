@@ -16,11 +16,11 @@ import builtins
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.inventory.ledger import (
     HELD,
@@ -52,6 +52,11 @@ from app.storage.tables import (
 
 
 class SqlReservationRepository(SqlStore):
+    """The reservation path (``add_pending``, ``mark_reserved``, ``forget``, ``get``,
+    ``by_order``) runs Core statements on a plain connection, not the ORM: it is
+    the hot path of a flash sale, and the ORM's unit of work was more than half
+    of a reservation's CPU (docs/performance.md, *Reservations*)."""
+
     async def add_pending(self, new: NewReservation) -> bool:
         row = {
             "id": new.id,
@@ -79,58 +84,58 @@ class SqlReservationRepository(SqlStore):
             for p in new.promotions
         ]
         try:
-            async with self._transaction("add reservation") as session:
-                await session.execute(insert(ReservationRow), [row])
-                await _insert(session, ReservationPromotionRow, promotions)
+            async with self._core("add reservation") as conn:
+                await conn.execute(_RESERVATIONS.insert(), row)
+                if promotions:
+                    await conn.execute(_PROMOTIONS.insert(), promotions)
         except sa_exc.IntegrityError:
             return False
         return True
 
     async def get(self, reservation_id: str) -> StoredReservation | None:
-        async with self._transaction("get reservation") as session:
-            return await _load(session, ReservationRow.id == reservation_id)
+        async with self._core("get reservation", write=False) as conn:
+            return await _load(conn, _RESERVATIONS.c.id == reservation_id)
 
     async def by_order(self, order_id: str) -> StoredReservation | None:
-        async with self._transaction("get reservation by order") as session:
-            return await _load(session, ReservationRow.order_id == order_id)
+        async with self._core("get reservation by order", write=False) as conn:
+            return await _load(conn, _RESERVATIONS.c.order_id == order_id)
 
-    async def forget(self, reservation_id: str) -> None:
-        async with self._transaction("forget reservation") as session:
-            await session.execute(
-                delete(ReservationRow)
-                .where(ReservationRow.id == reservation_id)
-                .where(ReservationRow.status == ReservationStatus.PENDING.value)
+    async def forget(self, reservation_id: str) -> bool:
+        async with self._core("forget reservation", write=False) as conn:
+            deleted = await conn.execute(
+                _RESERVATIONS.delete()
+                .where(_RESERVATIONS.c.id == reservation_id)
+                .where(_RESERVATIONS.c.status == ReservationStatus.PENDING.value)
             )
+        return _count(deleted) == 1
 
     async def mark_reserved(
         self, reservation_id: str, *, customer_id: str, codes: Sequence[str], now: datetime
     ) -> Marked:
+        moved = (
+            _RESERVATIONS.update()
+            .where(_RESERVATIONS.c.id == reservation_id)
+            .where(_RESERVATIONS.c.status == ReservationStatus.PENDING.value)
+            .values(status=ReservationStatus.RESERVED.value, updated_at=now)
+        )
+        if not codes:  # one statement, committed on its own
+            async with self._core("reserve", write=False) as conn:
+                done = _count(await conn.execute(moved)) == 1
+            return Marked.RESERVED if done else Marked.GONE
+        codes_held = (
+            _CODES.update()
+            .where(_CODES.c.code.in_(list(codes)))
+            .where(_CODES.c.kind == "unique")
+            .where(_CODES.c.status == "available")
+            .where(or_(_CODES.c.customer_id.is_(None), _CODES.c.customer_id == customer_id))
+            .values(status="reserved", reservation_id=reservation_id)
+        )
         try:
-            async with self._transaction("reserve") as session:
-                if not await _move(
-                    session,
-                    reservation_id,
-                    (ReservationStatus.PENDING,),
-                    ReservationStatus.RESERVED,
-                    now,
-                ):
+            async with self._core("reserve") as conn:
+                if _count(await conn.execute(moved)) != 1:
                     return Marked.GONE
-                if codes:
-                    result = await session.execute(
-                        update(CouponCodeRow)
-                        .where(CouponCodeRow.code.in_(list(codes)))
-                        .where(CouponCodeRow.kind == "unique")
-                        .where(CouponCodeRow.status == "available")
-                        .where(
-                            or_(
-                                CouponCodeRow.customer_id.is_(None),
-                                CouponCodeRow.customer_id == customer_id,
-                            )
-                        )
-                        .values(status="reserved", reservation_id=reservation_id)
-                    )
-                    if _count(result) != len(codes):
-                        raise _CodeTaken  # rolls the whole transaction back
+                if _count(await conn.execute(codes_held)) != len(codes):
+                    raise _CodeTaken  # rolls the whole transaction back
         except _CodeTaken:
             return Marked.CODE_TAKEN
         return Marked.RESERVED
@@ -298,6 +303,14 @@ class SqlReservationRepository(SqlStore):
 
 # --------------------------------------------------------------------- helpers
 
+_RESERVATIONS = cast(Table, ReservationRow.__table__)
+_PROMOTIONS = cast(Table, ReservationPromotionRow.__table__)
+_CODES = cast(Table, CouponCodeRow.__table__)
+_PROMOTION_COLUMNS = tuple(
+    _PROMOTIONS.c[name].label(f"p_{name}")
+    for name in ("promotion_id", "amount", "use_counted", "budget_amount", "units")
+)
+
 
 class _CodeTaken(Exception):
     """A single-use code was not available any more (internal: rolls back)."""
@@ -307,15 +320,23 @@ def _count(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _load(session: AsyncSession, where: Any) -> StoredReservation | None:
-    row = await session.scalar(select(ReservationRow).where(where))
-    if row is None:
+async def _load(db: AsyncSession | AsyncConnection, where: Any) -> StoredReservation | None:
+    """The reservation ``where`` picks, with its promotions: one statement."""
+    rows = (
+        await db.execute(
+            select(_RESERVATIONS, *_PROMOTION_COLUMNS)
+            .select_from(
+                _RESERVATIONS.outerjoin(
+                    _PROMOTIONS, _PROMOTIONS.c.reservation_id == _RESERVATIONS.c.id
+                )
+            )
+            .where(where)
+            .order_by(_PROMOTIONS.c.promotion_id)
+        )
+    ).all()
+    if not rows:
         return None
-    promotions = await session.scalars(
-        select(ReservationPromotionRow)
-        .where(ReservationPromotionRow.reservation_id == row.id)
-        .order_by(ReservationPromotionRow.promotion_id)
-    )
+    row = rows[0]
     return StoredReservation(
         id=row.id,
         order_id=row.order_id,
@@ -330,13 +351,14 @@ async def _load(session: AsyncSession, where: Any) -> StoredReservation | None:
         rules_version=row.rules_version,
         promotions=tuple(
             ReservedPromotion(
-                promotion_id=p.promotion_id,
-                amount=p.amount,
-                use=p.use_counted,
-                budget_amount=p.budget_amount,
-                units={sku: int(n) for sku, n in (p.units or {}).items()},
+                promotion_id=p.p_promotion_id,
+                amount=p.p_amount,
+                use=p.p_use_counted,
+                budget_amount=p.p_budget_amount,
+                units={sku: int(n) for sku, n in (p.p_units or {}).items()},
             )
-            for p in promotions
+            for p in rows
+            if p.p_promotion_id is not None
         ),
         coupon_codes=tuple(row.coupon_codes or ()),
     )

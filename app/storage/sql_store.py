@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from app.errors import Unavailable
 from app.resilience.breaker import CircuitBreaker
+from app.storage.fair_gate import gate_for
 
 _T = TypeVar("_T")
 
@@ -81,9 +82,17 @@ class SqlStore:
         self, what: str, within: float | None, opened: AbstractAsyncContextManager[_T]
     ) -> AsyncIterator[_T]:
         seconds = within or self._timeout
+        # callers take the pool's connections in the order they came (fair_gate.py):
+        # the pool alone lets late callers overtake a waiter until its deadline passes
+        gate = gate_for(self._engine)
         try:
-            async with asyncio.timeout(seconds), opened as resource:
-                yield resource
+            async with asyncio.timeout(seconds):
+                if gate is None:
+                    async with opened as resource:
+                        yield resource
+                else:
+                    async with gate.held(), opened as resource:
+                        yield resource
         except TimeoutError as exc:
             raise Unavailable(f"the database did not answer within {seconds:g}s ({what})") from exc
         except _UNREACHABLE as exc:

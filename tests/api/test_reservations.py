@@ -366,14 +366,15 @@ class LedgerDownMidway:
     async def mark_reserved(self, *args: Any, **kwargs: Any) -> Any:
         raise Unavailable("the database did not answer in time")
 
-    async def forget(self, reservation_id: str) -> None:
+    async def forget(self, reservation_id: str) -> bool:
         raise Unavailable("the database did not answer in time")
 
 
 async def test_a_failed_attempt_does_not_wait_for_its_own_pending_row(start: Start) -> None:
     """The attempt's pending row could not be removed: the answer is the failure at
-    once (not a wait for that row to settle, which it never will), the units go back
-    to Redis, and the row is left for the sweeper."""
+    once (not a wait for that row to settle, which it never will), and the row is
+    left for the sweeper with what it took (the failed marking may have turned it
+    reserved: giving the units back now could sell them twice)."""
     running = await start()
     client = running.client
     await create(client, flash())
@@ -381,33 +382,44 @@ async def test_a_failed_attempt_does_not_wait_for_its_own_pending_row(start: Sta
     failed = await reserve(client, body("o-1"))
     problem = assert_problem(failed, 503, "unavailable")
     assert "still being made" not in problem["detail"], problem
-    assert await level(client) == (10, 10, 0, 0)
+    assert await level(client) == (10, 9, 1, 0)
 
 
-async def test_a_pending_row_its_attempt_could_not_remove_is_swept_early(start: Start) -> None:
-    """Its order_id answers 503 "still being made" to a retry (a twin may still be
-    working on it); once ``RESERVATION_ABANDON_SECONDS`` have passed, the sweeper
-    expires it (not a quarter of an hour later, at its expiry): the retry gets the
-    expired reservation, and what it took is back."""
-    running = await start(reservation_abandon_seconds=0.3, sweep_interval_seconds=3600)
+class MarkedButAnsweredLate:
+    """The database turns the row reserved, but its answer comes too late (the
+    deadline passed, or the connection was lost, after the statement went out)."""
+
+    def __init__(self, ledger: Any) -> None:
+        self._ledger = ledger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+    async def mark_reserved(self, *args: Any, **kwargs: Any) -> Any:
+        await self._ledger.mark_reserved(*args, **kwargs)
+        raise Unavailable("the database did not answer within 5s (reserve)")
+
+
+async def test_a_marking_done_but_answered_late_keeps_its_units(start: Start) -> None:
+    """The service cannot tell the marking was done; it finds its own row reserved
+    and answers with it, and the units stay taken: the stock counts the reservation
+    once. Giving the units back first (as before) sold them again while the
+    reservation stood: 102 reservations for 100 units in the 2,000-reservation rush
+    on busy cores."""
+    running = await start()
     client = running.client
     await create(client, flash())
     real = running.wiring.ledger
-    rewire(running, ledger=LedgerDownMidway(real))
-    assert_problem(await reserve(client, body("o-1")), 503, "unavailable")
+    rewire(running, ledger=MarkedButAnsweredLate(real))
+    made = await reserve(client, body("o-1"))
+    assert made.status_code in (200, 201), made.text
+    assert made.json()["status"] == "reserved"
+    assert await level(client) == (10, 9, 1, 0)
     rewire(running, ledger=real)
-    waiting = assert_problem(await reserve(client, body("o-1")), 503, "unavailable")
-    assert "still being made" in waiting["detail"], waiting
-    await asyncio.sleep(0.4)
-    assert await running.wiring.sweeper.run_once() == 1
-    left = await real.by_order("o-1")
-    assert left is not None
-    assert left.status == "expired"
-    retried = await reserve(client, body("o-1"))
-    assert retried.status_code == 200, retried.text
-    assert retried.json()["status"] == "expired"
-    assert await level(client) == (10, 10, 0, 0)
-    assert (await reserve(client, body("o-2"))).status_code == 201
+    again = await reserve(client, body("o-1"))
+    assert again.status_code == 200, again.text
+    assert again.json()["reservation_id"] == made.json()["reservation_id"]
+    assert await level(client) == (10, 9, 1, 0)
 
 
 # ------------------------------------------------------------------- flash sales
