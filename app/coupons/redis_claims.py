@@ -14,8 +14,6 @@ so the second run answers ``replay`` with the same code and writes nothing.
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +26,7 @@ from redis.exceptions import NoScriptError
 from app.coupons.claims import ClaimCode, ClaimCounts, ClaimLimits, CounterAnswer, StoredClaim
 from app.inventory.keys import DEFAULT_PREFIX, KeySpace
 from app.resilience.breaker import CircuitBreaker
+from app.storage.batches import Batches
 from app.storage.redis_calls import RedisCalls, RedisClient, lua_script
 from app.storage.redis_calls import ms as _ms
 from app.storage.redis_calls import opt as _opt
@@ -40,91 +39,53 @@ PIPELINE_MAX = 128
 PIPELINES_IN_FLIGHT = 2
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Run:
     keys: Sequence[str]
     args: Sequence[str]
-    done: asyncio.Future[Any]
 
 
 class _Pipelined:
-    """Concurrent runs of one script sent together: a run starts a pipeline of its
-    own while fewer than ``PIPELINES_IN_FLIGHT`` are in flight, else joins the next
-    one with every run queued meanwhile (at most ``PIPELINE_MAX``): one round trip,
-    one connection, one deadline for all of them. Each run is still its own
-    ``EVALSHA`` (atomic, as alone) and gets its own reply or error. A pipeline that
-    fails fails each of its runs (``Unavailable``); redis-py may send a pipeline
-    again after a connection error, which ``claim.lua`` answers ``replay``. A run
-    Redis does not know the script of (``NOSCRIPT``: Redis restarted) goes again
-    on its own, which loads it."""
+    """Concurrent runs of one script sent together (``app.storage.batches``): every
+    run queued while ``PIPELINES_IN_FLIGHT`` pipelines are in flight goes in the
+    next one (at most ``PIPELINE_MAX``): one round trip, one connection, one
+    deadline for all of them. Each run is still its own ``EVALSHA`` (atomic, as
+    alone) and gets its own reply or error. A pipeline that fails fails each of its
+    runs (``Unavailable``); redis-py may send a pipeline again after a connection
+    error, which ``claim.lua`` answers ``replay``. A run Redis does not know the
+    script of (``NOSCRIPT``: Redis restarted) goes again on its own, which loads it."""
 
     def __init__(self, redis: Redis, script: AsyncScript, guard: RedisCalls, what: str) -> None:
         self._redis = redis
         self._script = script
         self._guard = guard
         self._what = what
-        self._queue: deque[_Run] = deque()
-        self._running = 0
+        self._batches: Batches[_Run, Any] = Batches(
+            self._send, most=PIPELINE_MAX, in_flight=PIPELINES_IN_FLIGHT
+        )
 
     async def run(self, keys: Sequence[str], args: Sequence[str]) -> Any:
-        waiting = _Run(keys, args, asyncio.get_running_loop().create_future())
-        self._queue.append(waiting)
-        if self._running < PIPELINES_IN_FLIGHT:
-            self._start()
-        return await waiting.done
+        return await self._batches.add(_Run(keys, args))
 
-    def _start(self) -> None:
-        batch: list[_Run] = []
-        while self._queue and len(batch) < PIPELINE_MAX:
-            run = self._queue.popleft()
-            if not run.done.done():  # its caller went away before it was sent
-                batch.append(run)
-        if batch:
-            self._running += 1
-            asyncio.get_running_loop().create_task(self._send(batch))
-
-    async def _send(self, batch: list[_Run]) -> None:
+    async def _send(self, batch: list[_Run]) -> list[Any]:
         async def send() -> list[Any]:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for run in batch:
                     pipe.evalsha(self._script.sha, len(run.keys), *run.keys, *run.args)
                 return list(await pipe.execute(raise_on_error=False))
 
-        try:
-            replies = await self._guard(self._what, send)
-        except BaseException as exc:  # handed to every run of the pipeline
-            for run in batch:
-                if not run.done.done():
-                    run.done.set_exception(exc)
-        else:
-            for run, reply in zip(batch, replies, strict=True):
-                if run.done.done():
-                    continue
-                if isinstance(reply, NoScriptError):
-                    self._alone(run)
-                elif isinstance(reply, Exception):
-                    run.done.set_exception(reply)
-                else:
-                    run.done.set_result(reply)
-        finally:
-            self._running -= 1
-            if self._queue:
-                self._start()
+        replies = await self._guard(self._what, send)
+        for at, (run, reply) in enumerate(zip(batch, replies, strict=True)):
+            if isinstance(reply, NoScriptError):
+                try:
+                    replies[at] = await self._alone(run)
+                except Exception as exc:  # that run's own error
+                    replies[at] = exc
+        return replies
 
-    def _alone(self, run: _Run) -> None:
-        async def again() -> None:
-            try:
-                reply = await self._guard(
-                    self._what, lambda: self._script(keys=run.keys, args=run.args)
-                )
-            except BaseException as exc:
-                if not run.done.done():
-                    run.done.set_exception(exc)
-            else:
-                if not run.done.done():
-                    run.done.set_result(reply)
-
-        asyncio.get_running_loop().create_task(again())
+    async def _alone(self, run: _Run) -> Any:
+        """The run in a call of its own (``AsyncScript`` loads the script again)."""
+        return await self._guard(self._what, lambda: self._script(keys=run.keys, args=run.args))
 
 
 def lua_source(name: str) -> str:

@@ -16,9 +16,7 @@ lost what it knew (docs/coupons.md). PostgreSQL and SQLite alike.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +37,7 @@ from app.coupons.claims import (
 )
 from app.observability import series
 from app.resilience.breaker import CircuitBreaker
+from app.storage.batches import Batches
 from app.storage.sql_store import SqlStore
 from app.storage.tables import CouponClaimCountRow, CouponClaimRow, CouponCodeRow
 
@@ -112,76 +111,43 @@ BATCH_MAX = 128
 BATCHES_IN_FLIGHT = 2
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Waiting:
     claim: NewClaim
     per_customer: int | None
-    done: asyncio.Future[bool]  # counted (True), or not (the customer at the limit)
 
 
 class _ClaimBatches:
-    """Group commit of claims on PostgreSQL. A claim joins the queue; a batch starts
-    at once while fewer than ``BATCHES_IN_FLIGHT`` run, else when one ends, with
-    every claim queued meanwhile (up to ``BATCH_MAX``): one statement and one
-    commit for all of them. Light load: each claim its own batch, no wait; at a
-    rush, one round trip and one fsync carry tens. A batch that fails leaves
-    nothing written (one statement); its claims are told so each on its own
-    (``Unavailable``: the caller takes its claim back in Redis), or, when a row
-    clashed (a replayed claim id, a slot the database holds), written again one
-    by one so that only the clashing claim is refused."""
+    """Group commit of claims on PostgreSQL (``app.storage.batches``): every claim
+    queued while ``BATCHES_IN_FLIGHT`` batches run goes in the next one (up to
+    ``BATCH_MAX``, one customer of a promotion once): one statement and one commit
+    for all of them. Light load: each claim its own batch, no wait; at a rush, one
+    round trip and one fsync carry tens. ``add`` answers whether the claim was
+    counted. A batch that fails leaves nothing written (one statement); its claims
+    are told so each on its own (``Unavailable``: the caller takes its claim back
+    in Redis), or, when a row clashed (a replayed claim id, a slot the database
+    holds), written again one by one so that only the clashing claim is refused."""
 
     def __init__(
         self,
         run: Callable[[list[_Waiting]], Awaitable[set[tuple[str, str]]]],
     ) -> None:
         self._run = run
-        self._queue: deque[_Waiting] = deque()
-        self._running = 0
+        self._batches: Batches[_Waiting, bool] = Batches(
+            self._write, most=BATCH_MAX, in_flight=BATCHES_IN_FLIGHT, key=_pair
+        )
 
     async def add(self, claim: NewClaim, per_customer: int | None) -> bool:
-        waiting = _Waiting(claim, per_customer, asyncio.get_running_loop().create_future())
-        self._queue.append(waiting)
-        if self._running < BATCHES_IN_FLIGHT:
-            self._start()
-        return await waiting.done
+        return await self._batches.add(_Waiting(claim, per_customer))
 
-    def _start(self) -> None:
-        batch: list[_Waiting] = []
-        seen: set[tuple[str, str]] = set()
-        later: list[_Waiting] = []
-        while self._queue and len(batch) < BATCH_MAX:
-            waiting = self._queue.popleft()
-            if waiting.done.done():  # its caller was cancelled (its claim is never written)
-                continue
-            pair = (waiting.claim.promotion_id, waiting.claim.customer_id)
-            if pair in seen:
-                later.append(waiting)
-            else:
-                seen.add(pair)
-                batch.append(waiting)
-        self._queue.extendleft(reversed(later))
-        if not batch:
-            return
-        self._running += 1
+    async def _write(self, batch: list[_Waiting]) -> list[bool]:
         series.claim_batch(len(batch))
-        asyncio.get_running_loop().create_task(self._write(batch))
+        counted = await self._run(batch)
+        return [_pair(waiting) in counted for waiting in batch]
 
-    async def _write(self, batch: list[_Waiting]) -> None:
-        try:
-            counted = await self._run(batch)
-        except BaseException as exc:  # handed to every waiting claim
-            for waiting in batch:
-                if not waiting.done.done():
-                    waiting.done.set_exception(exc)
-        else:
-            for waiting in batch:
-                if not waiting.done.done():
-                    pair = (waiting.claim.promotion_id, waiting.claim.customer_id)
-                    waiting.done.set_result(pair in counted)
-        finally:
-            self._running -= 1
-            if self._queue:
-                self._start()
+
+def _pair(waiting: _Waiting) -> tuple[str, str]:
+    return (waiting.claim.promotion_id, waiting.claim.customer_id)
 
 
 class _OverLimit(Exception):
