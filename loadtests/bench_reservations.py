@@ -276,8 +276,9 @@ def sample_profile(
     concurrency: int,
     seconds: float,
     path: Path,
+    name: str = "reservations",
 ) -> dict[str, Any]:
-    """py-spy the service (GIL holders, 200 Hz) while reservations run."""
+    """py-spy the service (GIL holders, 200 Hz) while ``name`` requests run."""
     argv = [
         *(py_spy, "record", "--pid", str(server.proc.pid), "--subprocesses", "--gil"),
         *("--nonblocking", "--rate", "200", "--nolineno", "--format", "raw"),
@@ -287,7 +288,14 @@ def sample_profile(
     time.sleep(0.5)
     result = asyncio.run(
         drive(
-            "reservations", server, pids, make, reservation_check, concurrency, seconds + 1, 10**9
+            name,
+            server,
+            pids,
+            make,
+            loser_check if name == "losing" else reservation_check,
+            concurrency,
+            seconds + 1,
+            10**9,
         )
     )
     _, err = spy.communicate(None, seconds + 60)
@@ -330,6 +338,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--lua-n", type=int, default=200_000, help="EVALSHA calls per redis-benchmark round")
     add("--lua-clients", type=int, default=50, help="redis-benchmark -c")
     add("--profile-seconds", type=float, default=8.0, help="py-spy the service; 0: skip")
+    add(
+        "--profile-of",
+        choices=("reservations", "losing"),
+        default="reservations",
+        help="which requests run under py-spy",
+    )
     add("--workers", type=int, default=1)
     add("--no-pin", action="store_true")
     add("--keep", action="store_true", help="keep the temp dir (service log, py-spy file)")
@@ -480,10 +494,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     py_spy,
                     service,
                     pids,
-                    makers["reservations"],
+                    makers[args.profile_of],
                     args.concurrency,
                     args.profile_seconds,
-                    workdir / "py-spy-reservations.txt",
+                    workdir / f"py-spy-{args.profile_of}.txt",
+                    args.profile_of,
                 )
             else:
                 profile = {"error": "py-spy not found"}
@@ -509,6 +524,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 for n, r in serial.items()
             },
             profile=profile,
+            profile_of=args.profile_of,
         )
         report(args, result, summaries, rounds, generator_cpus, server_cpus, sha)
     finally:
@@ -607,7 +623,7 @@ def report(
     )
     profile = result.get("profile") or {}
     if profile:
-        bh.print_profile("service", "reservations, 1-line", profile)
+        bh.print_profile("service", f"{result.get('profile_of', 'reservations')}, 1-line", profile)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
