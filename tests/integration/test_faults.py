@@ -424,7 +424,12 @@ async def test_postgres_stalled_then_cut_during_confirms_loses_nothing_and_recor
 
 
 async def test_overload_sheds_at_once_while_admitted_requests_finish(tmp_path: Path) -> None:
-    """A real ``python -m app`` with a low in-flight bound and a burst far beyond it."""
+    """A real ``python -m app`` with a low in-flight bound and a burst far beyond it.
+
+    The process's own bound, the backstop: every request is answered at once, none
+    waits for a timeout. That admitted ones keep their latency needs the bound in
+    front of the process (``test_front_shedding.py``): here the one event loop also
+    accepts, parses and refuses the burst while they run."""
     async with services(tmp_path, MAX_IN_FLIGHT_REQUESTS="4") as start:
         client, _ = await start("overload")
         body = quote_body()
