@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -99,7 +100,15 @@ def problem_response(
         all_headers.setdefault("Content-Language", words.language)
     if status == 503:
         all_headers.setdefault("Retry-After", "1")
-    return JSONResponse(body, status_code=status, headers=all_headers, media_type=PROBLEM_JSON)
+    return ProblemResponse(body, status_code=status, headers=all_headers, media_type=PROBLEM_JSON)
+
+
+class ProblemResponse(JSONResponse):
+    """Rendered by pydantic-core: the same compact UTF-8 JSON as Starlette's
+    ``json.dumps``, at a fraction of its cost for a body that embeds a quote."""
+
+    def render(self, content: Any) -> bytes:
+        return to_json(content)
 
 
 def _words(request: Request) -> Wording:
@@ -134,8 +143,8 @@ async def _pricing_error(request: Request, exc: Exception) -> JSONResponse:
 def _member(value: Any, words: Wording) -> Any:
     """A domain record in an error's ``extra`` as the API shows it (the fresh quote
     of a 409 from a reservation, in the request's language)."""
-    if isinstance(value, Quote):
-        return QuoteResponse.from_quote(value, words).model_dump(mode="json")
+    if isinstance(value, Quote):  # the quote response's own content (json_of's)
+        return QuoteResponse.content(value, words)
     return value
 
 

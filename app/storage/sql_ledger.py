@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 import dataclasses
+import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.inventory.ledger import (
     HELD,
@@ -36,6 +37,8 @@ from app.inventory.ledger import (
 )
 from app.inventory.order_document import OrderDocument
 from app.inventory.stock import HeldTake, LedgerCounts
+from app.resilience.breaker import CircuitBreaker
+from app.storage.batches import Batches
 from app.storage.sql_store import SqlStore
 from app.storage.tables import (
     CouponCodeRow,
@@ -55,7 +58,22 @@ class SqlReservationRepository(SqlStore):
     """The reservation path (``add_pending``, ``mark_reserved``, ``forget``, ``get``,
     ``by_order``) runs Core statements on a plain connection, not the ORM: it is
     the hot path of a flash sale, and the ORM's unit of work was more than half
-    of a reservation's CPU (docs/performance.md, *Reservations*)."""
+    of a reservation's CPU (docs/performance.md, *Reservations*).
+
+    ``by_order`` is what every losing reservation asks (has this ``order_id`` a
+    reservation, to answer a repeat with it?): concurrent asks share one
+    statement (``app.storage.batches``: up to ``READS_MAX`` order ids while
+    ``READS_IN_FLIGHT`` reads run), because one read through SQLAlchemy costs
+    several times a losing reservation's own work. A read that starts after its
+    caller asked is at least as fresh as one of its own."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, timeout: float, breaker: CircuitBreaker | None = None
+    ) -> None:
+        super().__init__(engine, timeout=timeout, breaker=breaker)
+        self._by_order: Batches[str, StoredReservation | None] = Batches(
+            self._by_orders, most=READS_MAX, in_flight=READS_IN_FLIGHT
+        )
 
     async def add_pending(self, new: NewReservation) -> bool:
         row = {
@@ -94,11 +112,18 @@ class SqlReservationRepository(SqlStore):
 
     async def get(self, reservation_id: str) -> StoredReservation | None:
         async with self._core("get reservation", write=False) as conn:
-            return await _load(conn, _RESERVATIONS.c.id == reservation_id)
+            found = _reservations((await conn.execute(_BY_ID, {"id": reservation_id})).all())
+        return found[0] if found else None
 
     async def by_order(self, order_id: str) -> StoredReservation | None:
-        async with self._core("get reservation by order", write=False) as conn:
-            return await _load(conn, _RESERVATIONS.c.order_id == order_id)
+        return await self._by_order.add(order_id)
+
+    async def _by_orders(self, order_ids: list[str]) -> list[StoredReservation | None]:
+        """One read for a batch of ``by_order`` asks, each answered in its order."""
+        async with self._core("get reservations by order", write=False) as conn:
+            rows = (await conn.execute(_BY_ORDERS, {"order_ids": order_ids})).all()
+        found = {reservation.order_id: reservation for reservation in _reservations(rows)}
+        return [found.get(order_id) for order_id in order_ids]
 
     async def forget(self, reservation_id: str) -> bool:
         async with self._core("forget reservation", write=False) as conn:
@@ -179,11 +204,13 @@ class SqlReservationRepository(SqlStore):
             due = due.with_for_update(skip_locked=True)
         moved = 0
         async with self._transaction("sweep reservations", within=within) as session:
-            found = [
-                await _load(session, ReservationRow.id == reservation_id)
+            rows = [
+                row
                 for reservation_id in list(await session.scalars(due))
+                for row in _reservations(
+                    (await session.execute(_BY_ID, {"id": reservation_id})).all()
+                )
             ]
-            rows = [row for row in found if row is not None]
             # the inventory calls run side by side; the rows stay locked meanwhile
             decisions = await asyncio.gather(*(settle(row) for row in rows))
             for row, decided in zip(rows, decisions, strict=True):
@@ -320,48 +347,60 @@ def _count(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _load(db: AsyncSession | AsyncConnection, where: Any) -> StoredReservation | None:
-    """The reservation ``where`` picks, with its promotions: one statement."""
-    rows = (
-        await db.execute(
-            select(_RESERVATIONS, *_PROMOTION_COLUMNS)
-            .select_from(
-                _RESERVATIONS.outerjoin(
-                    _PROMOTIONS, _PROMOTIONS.c.reservation_id == _RESERVATIONS.c.id
-                )
-            )
-            .where(where)
-            .order_by(_PROMOTIONS.c.promotion_id)
+def _with_promotions(where: Any) -> Select[Any]:
+    """Reservations with their promotions (an outer join: one statement), a
+    reservation's rows together, its promotions in id order."""
+    return (
+        select(_RESERVATIONS, *_PROMOTION_COLUMNS)
+        .select_from(
+            _RESERVATIONS.outerjoin(_PROMOTIONS, _PROMOTIONS.c.reservation_id == _RESERVATIONS.c.id)
         )
-    ).all()
-    if not rows:
-        return None
-    row = rows[0]
-    return StoredReservation(
-        id=row.id,
-        order_id=row.order_id,
-        customer_id=row.customer_id,
-        status=ReservationStatus(row.status),
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        currency=row.currency,
-        total=row.total,
-        quote=OrderDocument.from_stored(row.quote),
-        rules_version=row.rules_version,
-        promotions=tuple(
-            ReservedPromotion(
-                promotion_id=p.p_promotion_id,
-                amount=p.p_amount,
-                use=p.p_use_counted,
-                budget_amount=p.p_budget_amount,
-                units={sku: int(n) for sku, n in (p.p_units or {}).items()},
-            )
-            for p in rows
-            if p.p_promotion_id is not None
-        ),
-        coupon_codes=tuple(row.coupon_codes or ()),
+        .where(where)
+        .order_by(_RESERVATIONS.c.id, _PROMOTIONS.c.promotion_id)
     )
+
+
+# built once: a statement made per call cost more CPU than its round trip
+_BY_ID = _with_promotions(_RESERVATIONS.c.id == bindparam("id"))
+_BY_ORDERS = _with_promotions(_RESERVATIONS.c.order_id.in_(bindparam("order_ids", expanding=True)))
+READS_MAX = 128
+READS_IN_FLIGHT = 2
+
+
+def _reservations(rows: Sequence[Any]) -> list[StoredReservation]:
+    """The reservations of ``_with_promotions`` rows, in their order."""
+    found: list[StoredReservation] = []
+    for _, group in itertools.groupby(rows, key=lambda row: row.id):
+        own = list(group)
+        row = own[0]
+        found.append(
+            StoredReservation(
+                id=row.id,
+                order_id=row.order_id,
+                customer_id=row.customer_id,
+                status=ReservationStatus(row.status),
+                expires_at=row.expires_at,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                currency=row.currency,
+                total=row.total,
+                quote=OrderDocument.from_stored(row.quote),
+                rules_version=row.rules_version,
+                promotions=tuple(
+                    ReservedPromotion(
+                        promotion_id=p.p_promotion_id,
+                        amount=p.p_amount,
+                        use=p.p_use_counted,
+                        budget_amount=p.p_budget_amount,
+                        units={sku: int(n) for sku, n in (p.p_units or {}).items()},
+                    )
+                    for p in own
+                    if p.p_promotion_id is not None
+                ),
+                coupon_codes=tuple(row.coupon_codes or ()),
+            )
+        )
+    return found
 
 
 async def _move(

@@ -5,6 +5,7 @@ once settle each expired reservation once."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.errors import Unavailable
 from app.inventory.ledger import (
     Marked,
     NewOrder,
@@ -130,6 +132,53 @@ async def test_state_changes_are_conditional(ledger: SqlReservationRepository) -
     counts = await ledger.ledger_counts("fs")
     assert counts.units("confirmed") == {"A": 1}
     assert counts.open == ()
+
+
+async def test_concurrent_reads_by_order_share_statements_and_each_gets_its_own(
+    ledger: SqlReservationRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A losing reservation asks whether its order_id has a reservation: many at once
+    share one read (a batch), and each is answered for its own order_id, with its
+    promotions; a batch that fails fails each of its asks."""
+    for n in range(1, 21):
+        made = dataclasses.replace(
+            new(n),
+            promotions=(
+                ReservedPromotion("fs", amount=100, units={"A": 1}),
+                ReservedPromotion(f"p-{n}", amount=n, use=True, budget_amount=n),
+            ),
+        )
+        assert await ledger.add_pending(made)
+    batches: list[list[str]] = []
+    read = ledger._by_orders
+
+    async def counted(order_ids: list[str]) -> list[StoredReservation | None]:
+        batches.append(order_ids)
+        return await read(order_ids)
+
+    monkeypatch.setattr(ledger._by_order, "_write_items", counted)
+    asks = [f"o-{n}" for n in range(1, 41)] + ["o-3", "o-3"]
+    found = await asyncio.gather(*(ledger.by_order(order_id) for order_id in asks))
+    for order_id, reservation in zip(asks, found, strict=True):
+        n = int(order_id[2:])
+        if n > 20:
+            assert reservation is None
+            continue
+        assert reservation is not None
+        assert (reservation.order_id, reservation.id) == (order_id, f"r-{n}")
+        assert [p.promotion_id for p in reservation.promotions] == ["fs", f"p-{n}"]
+        assert reservation.promotions[1].budget_amount == n
+    assert sum(len(b) for b in batches) == len(asks)
+    assert len(batches) < len(asks) // 4, batches  # shared, not one read each
+
+    async def failing(order_ids: list[str]) -> list[StoredReservation | None]:
+        raise Unavailable("the database did not answer")
+
+    monkeypatch.setattr(ledger._by_order, "_write_items", failing)
+    outcomes = await asyncio.gather(
+        *(ledger.by_order(f"o-{n}") for n in range(1, 6)), return_exceptions=True
+    )
+    assert all(isinstance(outcome, Unavailable) for outcome in outcomes)
 
 
 async def test_sweepers_running_at_once_settle_each_reservation_once(

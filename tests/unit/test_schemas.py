@@ -13,7 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from starlette.responses import JSONResponse
 
+from app.api import wording
+from app.api.problems import problem_response
 from app.api.records import promotion_body, promotion_document
 from app.api.schemas import PromotionBody, QuoteBody, QuoteResponse
 from app.promotions.document import PromotionDocument
@@ -175,3 +178,31 @@ def test_the_quote_json_is_the_response_model_s(case: Case, degraded: bool) -> N
     model_json = QuoteResponse.model_validate_json(fast).model_dump_json().encode()
     assert fast == model_json
     assert json.loads(fast) == QuoteResponse.from_quote(quote).model_dump(mode="json")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(with_limits=True, with_eligibility=True, odd_codes=True), st.booleans())
+def test_a_problem_embeds_the_quote_as_the_quote_response_shows_it(
+    case: Case, chinese: bool
+) -> None:
+    """A 409 ``price_changed`` carries the fresh quote: rendered from the response's
+    content by pydantic-core, it is byte for byte what the models dumped and
+    Starlette's ``json.dumps`` rendered before (texts in either language)."""
+    quote = price(RuleSet(case.promotions, "schemas#1"), case.request)
+    words = wording.CHINESE if chinese else wording.ENGLISH
+    fast = problem_response(
+        status=409,
+        code="price_changed",
+        title="Price changed",
+        detail="the total is 1 元, not 2",
+        extra={"quote": QuoteResponse.content(quote, words)},
+        words=words,
+    )
+    old = JSONResponse(
+        {
+            **json.loads(fast.body),
+            "quote": QuoteResponse.from_quote(quote, words).model_dump(mode="json"),
+        },
+        status_code=409,
+    )
+    assert fast.body == old.body
