@@ -19,8 +19,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.inventory.ledger import (
@@ -74,41 +75,46 @@ class SqlReservationRepository(SqlStore):
         self._by_order: Batches[str, StoredReservation | None] = Batches(
             self._by_orders, most=READS_MAX, in_flight=READS_IN_FLIGHT
         )
+        self._pending: Batches[NewReservation, bool] | None = None
+        self._marks: Batches[tuple[str, datetime], bool] | None = None
+        if self.is_postgres:
+            self._pending = Batches(self._add_pendings, most=WRITES_MAX, in_flight=WRITES_IN_FLIGHT)
+            self._marks = Batches(self._mark_many, most=WRITES_MAX, in_flight=WRITES_IN_FLIGHT)
 
     async def add_pending(self, new: NewReservation) -> bool:
-        row = {
-            "id": new.id,
-            "order_id": new.order_id,
-            "customer_id": new.customer_id,
-            "status": ReservationStatus.PENDING.value,
-            "expires_at": new.expires_at,
-            "currency": new.currency,
-            "total": new.total,
-            "quote": new.quote.to_stored(),
-            "coupon_codes": list(new.coupon_codes),
-            "rules_version": new.rules_version,
-            "created_at": new.created_at,
-            "updated_at": new.created_at,
-        }
-        promotions = [
-            {
-                "reservation_id": new.id,
-                "promotion_id": p.promotion_id,
-                "amount": p.amount,
-                "use_counted": p.use,
-                "budget_amount": p.budget_amount,
-                "units": dict(p.units),
-            }
-            for p in new.promotions
-        ]
+        if self._pending is not None:
+            return await self._pending.add(new)
         try:
             async with self._core("add reservation") as conn:
-                await conn.execute(_RESERVATIONS.insert(), row)
-                if promotions:
-                    await conn.execute(_PROMOTIONS.insert(), promotions)
+                await conn.execute(_RESERVATIONS.insert(), _row(new))
+                if new.promotions:
+                    await conn.execute(_PROMOTIONS.insert(), _promotion_rows(new))
         except sa_exc.IntegrityError:
             return False
         return True
+
+    async def _add_pendings(self, batch: list[NewReservation]) -> list[bool]:
+        """A batch of ``add_pending`` in one transaction (PostgreSQL): the rows whose
+        ``order_id`` is free, with their promotions; each is told whether its row
+        went in (a twin's ``order_id``, in the table or earlier in the batch: not)."""
+        async with self._core("add reservations") as conn:
+            made = set((await conn.execute(_ADD_PENDING, [_row(new) for new in batch])).scalars())
+            promotions = [row for new in batch if new.id in made for row in _promotion_rows(new)]
+            if promotions:
+                await conn.execute(_PROMOTIONS.insert(), promotions)
+        return [new.id in made for new in batch]
+
+    async def _mark_many(self, batch: list[tuple[str, datetime]]) -> list[bool]:
+        """A batch of ``mark_reserved`` without codes in one statement (PostgreSQL):
+        each row moved from pending to reserved, or not (swept meanwhile)."""
+        ids = [reservation_id for reservation_id, _ in batch]
+        async with self._core("reserve", write=False) as conn:
+            moved = set(
+                (await conn.execute(_MARK_RESERVED, {"ids": ids, "ats": [at for _, at in batch]}))
+                .scalars()
+                .all()
+            )
+        return [reservation_id in moved for reservation_id in ids]
 
     async def get(self, reservation_id: str) -> StoredReservation | None:
         async with self._core("get reservation", write=False) as conn:
@@ -143,6 +149,8 @@ class SqlReservationRepository(SqlStore):
             .where(_RESERVATIONS.c.status == ReservationStatus.PENDING.value)
             .values(status=ReservationStatus.RESERVED.value, updated_at=now)
         )
+        if not codes and self._marks is not None:  # with others: one statement
+            return Marked.RESERVED if await self._marks.add((reservation_id, now)) else Marked.GONE
         if not codes:  # one statement, committed on its own
             async with self._core("reserve", write=False) as conn:
                 done = _count(await conn.execute(moved)) == 1
@@ -365,6 +373,55 @@ _BY_ID = _with_promotions(_RESERVATIONS.c.id == bindparam("id"))
 _BY_ORDERS = _with_promotions(_RESERVATIONS.c.order_id.in_(bindparam("order_ids", expanding=True)))
 READS_MAX = 128
 READS_IN_FLIGHT = 2
+# pending rows written together at most (PostgreSQL), while this many batches run
+WRITES_MAX = 64
+WRITES_IN_FLIGHT = 2
+_ADD_PENDING = (
+    pg_insert(_RESERVATIONS)
+    .on_conflict_do_nothing(index_elements=[_RESERVATIONS.c.order_id])
+    .returning(_RESERVATIONS.c.id)
+)
+
+
+_MARK_RESERVED = text(
+    f"""
+    UPDATE reservations AS r SET status = '{ReservationStatus.RESERVED.value}', updated_at = v.at
+    FROM unnest(CAST(:ids AS text[]), CAST(:ats AS timestamptz[])) AS v(id, at)
+    WHERE r.id = v.id AND r.status = '{ReservationStatus.PENDING.value}'
+    RETURNING r.id
+    """
+)
+
+
+def _row(new: NewReservation) -> dict[str, Any]:
+    return {
+        "id": new.id,
+        "order_id": new.order_id,
+        "customer_id": new.customer_id,
+        "status": ReservationStatus.PENDING.value,
+        "expires_at": new.expires_at,
+        "currency": new.currency,
+        "total": new.total,
+        "quote": new.quote.to_stored(),
+        "coupon_codes": list(new.coupon_codes),
+        "rules_version": new.rules_version,
+        "created_at": new.created_at,
+        "updated_at": new.created_at,
+    }
+
+
+def _promotion_rows(new: NewReservation) -> list[dict[str, Any]]:
+    return [
+        {
+            "reservation_id": new.id,
+            "promotion_id": p.promotion_id,
+            "amount": p.amount,
+            "use_counted": p.use,
+            "budget_amount": p.budget_amount,
+            "units": dict(p.units),
+        }
+        for p in new.promotions
+    ]
 
 
 def _reservations(rows: Sequence[Any]) -> list[StoredReservation]:

@@ -181,6 +181,56 @@ async def test_concurrent_reads_by_order_share_statements_and_each_gets_its_own(
     assert all(isinstance(outcome, Unavailable) for outcome in outcomes)
 
 
+async def test_concurrent_pending_rows_and_markings_are_written_together(
+    ledger: SqlReservationRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a rush, pending rows and their ``reserved`` markings go to PostgreSQL in
+    batches: each reservation is still told its own outcome (a twin ``order_id``,
+    in the table or in the same batch, is refused; a row that is not pending any
+    more is GONE), and only the rows that went in have promotions."""
+    assert await ledger.add_pending(new(1))  # o-1 is taken before the rush
+    twins = [dataclasses.replace(new(100 + n), order_id="o-twin") for n in range(3)]
+    rush = [new(n) for n in range(1, 31)] + twins
+    writes: list[int] = []
+    if ledger._pending is not None:  # PostgreSQL: count the batches
+        write = ledger._add_pendings
+
+        async def counted(batch: list[NewReservation]) -> list[bool]:
+            writes.append(len(batch))
+            return await write(batch)
+
+        monkeypatch.setattr(ledger._pending, "_write_items", counted)
+    added = await asyncio.gather(*(ledger.add_pending(r) for r in rush))
+    assert added[0] is False  # o-1
+    assert all(added[1:30])
+    assert sum(added[30:]) == 1  # one twin of o-twin
+    if ledger._pending is not None:
+        assert sum(writes) == len(rush)
+        assert len(writes) < len(rush) // 4, writes
+    winner = twins[added[30:].index(True)]
+    for reservation in [*rush[1:30], winner]:
+        stored = await ledger.get(reservation.id)
+        assert stored is not None
+        assert stored.status is ReservationStatus.PENDING
+        assert stored.order_id == reservation.order_id
+        assert stored.taken_from == ("fs",)
+    for loser in twins:
+        if loser is not winner:
+            assert await ledger.get(loser.id) is None
+
+    assert await ledger.close("r-5", ReservationStatus.EXPIRED, now=NOW)  # swept meanwhile
+    marked = await asyncio.gather(
+        *(
+            ledger.mark_reserved(r.id, customer_id=r.customer_id, codes=(), now=NOW)
+            for r in rush[1:30]
+        )
+    )
+    assert marked[3] is Marked.GONE  # r-5
+    assert all(m is Marked.RESERVED for i, m in enumerate(marked) if i != 3)
+    statuses = [await ledger.get(r.id) for r in rush[1:30]]
+    assert [s.status for s in statuses if s is not None].count(ReservationStatus.RESERVED) == 28
+
+
 async def test_sweepers_running_at_once_settle_each_reservation_once(
     ledger: SqlReservationRepository,
 ) -> None:
