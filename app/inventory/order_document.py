@@ -112,6 +112,10 @@ class OrderDocument(_Document):
     def to_stored(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def to_json(self) -> str:
+        """``to_stored`` as JSON text, in one pass."""
+        return self.model_dump_json()
+
 
 RecordQuote = Callable[[Quote], OrderDocument]
 """Turns the engine's quote into the stored order, with its sentences."""

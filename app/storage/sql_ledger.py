@@ -15,13 +15,13 @@ import asyncio
 import builtins
 import dataclasses
 import itertools
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.inventory.ledger import (
@@ -94,14 +94,31 @@ class SqlReservationRepository(SqlStore):
         return True
 
     async def _add_pendings(self, batch: list[NewReservation]) -> list[bool]:
-        """A batch of ``add_pending`` in one transaction (PostgreSQL): the rows whose
-        ``order_id`` is free, with their promotions; each is told whether its row
-        went in (a twin's ``order_id``, in the table or earlier in the batch: not)."""
-        async with self._core("add reservations") as conn:
-            made = set((await conn.execute(_ADD_PENDING, [_row(new) for new in batch])).scalars())
-            promotions = [row for new in batch if new.id in made for row in _promotion_rows(new)]
-            if promotions:
-                await conn.execute(_PROMOTIONS.insert(), promotions)
+        """A batch of ``add_pending`` in one statement (PostgreSQL, ``_ADD_PENDING``):
+        the rows whose ``order_id`` is free, with their promotions; each is told
+        whether its row went in (a twin's ``order_id``, in the table or earlier in
+        the batch: not)."""
+        promotions = [(new.id, p) for new in batch for p in new.promotions]
+        values = {
+            "ids": [new.id for new in batch],
+            "order_ids": [new.order_id for new in batch],
+            "customer_ids": [new.customer_id for new in batch],
+            "expires": [new.expires_at for new in batch],
+            "currencies": [new.currency for new in batch],
+            "totals": [new.total for new in batch],
+            "quotes": [new.quote.to_json() for new in batch],
+            "codes": [json.dumps(list(new.coupon_codes)) for new in batch],
+            "versions": [new.rules_version for new in batch],
+            "ats": [new.created_at for new in batch],
+            "p_ids": [reservation_id for reservation_id, _ in promotions],
+            "p_promotions": [p.promotion_id for _, p in promotions],
+            "p_amounts": [p.amount for _, p in promotions],
+            "p_uses": [p.use for _, p in promotions],
+            "p_budgets": [p.budget_amount for _, p in promotions],
+            "p_units": [json.dumps(dict(p.units)) for _, p in promotions],
+        }
+        async with self._core("add reservations", write=False) as conn:
+            made = set((await conn.execute(_ADD_PENDING, values)).scalars().all())
         return [new.id in made for new in batch]
 
     async def _mark_many(self, batch: list[tuple[str, datetime]]) -> list[bool]:
@@ -376,13 +393,43 @@ READS_IN_FLIGHT = 2
 # pending rows written together at most (PostgreSQL), while this many batches run
 WRITES_MAX = 64
 WRITES_IN_FLIGHT = 2
-_ADD_PENDING = (
-    pg_insert(_RESERVATIONS)
-    .on_conflict_do_nothing(index_elements=[_RESERVATIONS.c.order_id])
-    .returning(_RESERVATIONS.c.id)
+# every pending row of a batch and its promotions, one statement (atomic, autocommit);
+# a data-modifying CTE's foreign keys are checked at the statement's end
+_ADD_PENDING = text(
+    f"""
+    WITH given AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS text[]), CAST(:order_ids AS text[]), CAST(:customer_ids AS text[]),
+            CAST(:expires AS timestamptz[]), CAST(:currencies AS text[]),
+            CAST(:totals AS bigint[]), CAST(:quotes AS text[]), CAST(:codes AS text[]),
+            CAST(:versions AS text[]), CAST(:ats AS timestamptz[])
+        ) AS g(id, order_id, customer_id, expires_at, currency, total, quote, codes,
+               rules_version, at)
+    ), made AS (
+        INSERT INTO reservations (id, order_id, customer_id, status, expires_at, currency,
+                                  total, quote, coupon_codes, rules_version, created_at,
+                                  updated_at)
+        SELECT id, order_id, customer_id, '{ReservationStatus.PENDING.value}', expires_at,
+               currency, total, CAST(quote AS jsonb), CAST(codes AS jsonb), rules_version,
+               at, at
+        FROM given
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING id
+    ), promoted AS (
+        INSERT INTO reservation_promotions (reservation_id, promotion_id, amount,
+                                            use_counted, budget_amount, units)
+        SELECT p.reservation_id, p.promotion_id, p.amount, p.use_counted, p.budget_amount,
+               CAST(p.units AS jsonb)
+        FROM unnest(
+            CAST(:p_ids AS text[]), CAST(:p_promotions AS text[]),
+            CAST(:p_amounts AS bigint[]), CAST(:p_uses AS boolean[]),
+            CAST(:p_budgets AS bigint[]), CAST(:p_units AS text[])
+        ) AS p(reservation_id, promotion_id, amount, use_counted, budget_amount, units)
+        WHERE p.reservation_id IN (SELECT id FROM made)
+    )
+    SELECT id FROM made
+    """
 )
-
-
 _MARK_RESERVED = text(
     f"""
     UPDATE reservations AS r SET status = '{ReservationStatus.RESERVED.value}', updated_at = v.at
