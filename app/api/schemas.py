@@ -205,9 +205,17 @@ class Checked(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _every_problem(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        found = (
-            [*cls.problems(data), *cls.unknown_fields(data)] if isinstance(data, Mapping) else []
-        )
+        if not isinstance(data, Mapping):
+            return handler(data)
+        found = cls.problems(data)
+        if not found:
+            # the common case, a valid body: an unknown field fails the handler
+            # (extra="forbid"), so the plainer words for it are needed only then
+            try:
+                return handler(data)
+            except ValidationError:
+                pass
+        found = [*found, *cls.unknown_fields(data)]
         if not found:
             return handler(data)
         ours = {loc for loc, _ in found}
