@@ -17,8 +17,9 @@ from starlette.responses import JSONResponse
 
 from app.api import wording
 from app.api.problems import problem_response
-from app.api.records import promotion_body, promotion_document
+from app.api.records import order_document, promotion_body, promotion_document
 from app.api.schemas import PromotionBody, QuoteBody, QuoteResponse
+from app.inventory.order_document import OrderDocument
 from app.promotions.document import PromotionDocument
 from app.rules import model
 from app.rules.engine import price
@@ -206,3 +207,16 @@ def test_a_problem_embeds_the_quote_as_the_quote_response_shows_it(
         status_code=409,
     )
     assert fast.body == old.body
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(with_limits=True, with_eligibility=True, odd_codes=True))
+def test_the_stored_order_is_the_response_s_quote(case: Case) -> None:
+    """A reservation stores its quote from the response's content: the same document
+    as from the validated and dumped response model."""
+    quote = price(RuleSet(case.promotions, "schemas#1"), case.request)
+    assert order_document(quote) == OrderDocument.model_validate(
+        QuoteResponse.from_quote(quote).model_dump(mode="json")
+    )
+    # the batched write stores to_json's text, the single write to_stored's values
+    assert json.loads(order_document(quote).to_json()) == order_document(quote).to_stored()
