@@ -232,6 +232,7 @@ class Wiring:
         await self.refresher.stop()
         if self.owns_redis:
             await self.redis.aclose()
+        await self.ledger.aclose()
         await self.engine.dispose()
 
     async def readiness(self) -> ReadinessReport:

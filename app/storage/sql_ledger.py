@@ -17,7 +17,7 @@ import dataclasses
 import itertools
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, text, update
@@ -40,6 +40,7 @@ from app.inventory.order_document import OrderDocument
 from app.inventory.stock import HeldTake, LedgerCounts
 from app.resilience.breaker import CircuitBreaker
 from app.storage.batches import Batches
+from app.storage.raw_reads import RawReads
 from app.storage.sql_store import SqlStore
 from app.storage.tables import (
     CouponCodeRow,
@@ -75,9 +76,11 @@ class SqlReservationRepository(SqlStore):
         self._by_order: Batches[str, StoredReservation | None] = Batches(
             self._by_orders, most=READS_MAX, in_flight=READS_IN_FLIGHT
         )
+        self._raw: RawReads | None = None
         self._pending: Batches[NewReservation, bool] | None = None
         self._marks: Batches[tuple[str, datetime], bool] | None = None
         if self.is_postgres:
+            self._raw = RawReads(engine, size=READS_IN_FLIGHT, timeout=timeout, breaker=breaker)
             self._pending = Batches(self._add_pendings, most=WRITES_MAX, in_flight=WRITES_IN_FLIGHT)
             self._marks = Batches(self._mark_many, most=WRITES_MAX, in_flight=WRITES_IN_FLIGHT)
 
@@ -142,11 +145,22 @@ class SqlReservationRepository(SqlStore):
         return await self._by_order.add(order_id)
 
     async def _by_orders(self, order_ids: list[str]) -> list[StoredReservation | None]:
-        """One read for a batch of ``by_order`` asks, each answered in its order."""
-        async with self._core("get reservations by order", write=False) as conn:
-            rows = (await conn.execute(_BY_ORDERS, {"order_ids": order_ids})).all()
+        """One read for a batch of ``by_order`` asks, each answered in its order: on
+        PostgreSQL through ``RawReads`` (asyncpg alone), elsewhere through SQLAlchemy."""
+        what = "get reservations by order"
+        rows: Sequence[Any]
+        if self._raw is not None:
+            rows = [_Raw(r) for r in await self._raw.fetch(what, _RAW_BY_ORDERS, order_ids)]
+        else:
+            async with self._core(what, write=False) as conn:
+                rows = (await conn.execute(_BY_ORDERS, {"order_ids": order_ids})).all()
         found = {reservation.order_id: reservation for reservation in _reservations(rows)}
         return [found.get(order_id) for order_id in order_ids]
+
+    async def aclose(self) -> None:
+        """Close what this repository opened beside the engine (``RawReads``' pool)."""
+        if self._raw is not None:
+            await self._raw.aclose()
 
     async def forget(self, reservation_id: str) -> bool:
         async with self._core("forget reservation", write=False) as conn:
@@ -390,6 +404,42 @@ _BY_ID = _with_promotions(_RESERVATIONS.c.id == bindparam("id"))
 _BY_ORDERS = _with_promotions(_RESERVATIONS.c.order_id.in_(bindparam("order_ids", expanding=True)))
 READS_MAX = 128
 READS_IN_FLIGHT = 2
+# _BY_ORDERS for asyncpg alone (RawReads): the same columns, labels and order
+_RAW_BY_ORDERS = """
+    SELECT r.id, r.order_id, r.customer_id, r.status, r.expires_at, r.currency, r.total,
+           r.quote, r.coupon_codes, r.rules_version, r.created_at, r.updated_at,
+           p.promotion_id AS p_promotion_id, p.amount AS p_amount,
+           p.use_counted AS p_use_counted, p.budget_amount AS p_budget_amount,
+           p.units AS p_units
+    FROM reservations AS r
+    LEFT OUTER JOIN reservation_promotions AS p ON p.reservation_id = r.id
+    WHERE r.order_id = ANY($1::text[])
+    ORDER BY r.id, p.promotion_id
+"""
+_JSON_COLUMNS = frozenset({"quote", "coupon_codes", "p_units"})
+_TIME_COLUMNS = frozenset({"expires_at", "created_at", "updated_at"})
+
+
+class _Raw:
+    """An asyncpg row read as SQLAlchemy's would be: by attribute, ``jsonb`` decoded,
+    times in UTC (what ``JSONDocument`` and ``UtcDateTime`` give)."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: Any) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._record[name]
+        if value is None:
+            return None
+        if name in _JSON_COLUMNS:
+            return json.loads(value)
+        if name in _TIME_COLUMNS:
+            return value.astimezone(UTC)
+        return value
+
+
 # pending rows written together at most (PostgreSQL), while this many batches run
 WRITES_MAX = 64
 WRITES_IN_FLIGHT = 2

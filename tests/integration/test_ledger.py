@@ -49,8 +49,12 @@ async def engine(backend: Backend) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def ledger(engine: AsyncEngine) -> SqlReservationRepository:
-    return SqlReservationRepository(engine, timeout=5)
+async def ledger(engine: AsyncEngine) -> AsyncIterator[SqlReservationRepository]:
+    made = SqlReservationRepository(engine, timeout=5)
+    try:
+        yield made
+    finally:
+        await made.aclose()
 
 
 QUOTE = OrderDocument(
@@ -165,6 +169,8 @@ async def test_concurrent_reads_by_order_share_statements_and_each_gets_its_own(
             assert reservation is None
             continue
         assert reservation is not None
+        # read by order_id (on PostgreSQL with asyncpg alone) as read by id (SQLAlchemy)
+        assert reservation == await ledger.get(f"r-{n}")
         assert (reservation.order_id, reservation.id) == (order_id, f"r-{n}")
         assert [p.promotion_id for p in reservation.promotions] == ["fs", f"p-{n}"]
         assert reservation.promotions[1].budget_amount == n
