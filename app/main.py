@@ -72,6 +72,11 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # install_docs serves /docs and /redoc without a CDN
         redoc_url=None,
+        # FastAPI's own OpenTelemetry hooks stay off: this service is watched through
+        # Prometheus and JSON logs (docs/observability.md); on, every request asks
+        # OpenTelemetry's global providers whether one is configured (~3% of a
+        # losing reservation's CPU in py-spy, docs/performance.md)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     if config.hot_paths:

@@ -41,6 +41,10 @@ _UNREACHABLE = (
 )
 
 
+async def _unchanged(connection: asyncpg.Connection) -> None:  # noqa: ARG001
+    return None
+
+
 class RawReads:
     def __init__(
         self,
@@ -62,11 +66,13 @@ class RawReads:
         guard = self._breaker.guard(what) if self._breaker is not None else contextlib.nullcontext()
         with guard:
             try:
-                async with asyncio.timeout(self._timeout):
-                    pool = await self._opened()
-                    async with pool.acquire() as conn:
-                        rows: list[asyncpg.Record] = await conn.fetch(query, *args)
-                        return rows
+                # asyncpg's own deadlines, not a cancellation from outside: a query
+                # cancelled from outside leaves a connection that its release then
+                # waits on (found with a stalled database)
+                pool = await self._opened()
+                async with pool.acquire(timeout=self._timeout) as conn:
+                    rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+                    return rows
             except TimeoutError as exc:
                 raise Unavailable(
                     f"the database did not answer within {self._timeout:g}s ({what})"
@@ -80,16 +86,19 @@ class RawReads:
         async with self._opening:
             if self._pool is None:
                 # the search path the engine's connections are given (DATABASE_SCHEMA)
-                async with self._engine.connect() as conn:
+                async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
                     path = str((await conn.execute(text("SHOW search_path"))).scalar_one())
                 url = self._engine.url.set(drivername="postgresql")
                 self._pool = await asyncpg.create_pool(
                     url.render_as_string(hide_password=False),
                     min_size=0,
                     max_size=self._size,
-                    timeout=self._timeout,
-                    command_timeout=self._timeout,
+                    timeout=self._timeout,  # connecting
+                    command_timeout=self._timeout,  # each query
                     server_settings={"search_path": path},
+                    # these reads change no session state: nothing to reset (asyncpg's
+                    # default reset is a round trip on every release)
+                    reset=_unchanged,
                 )
             return self._pool
 
