@@ -29,6 +29,17 @@ class ItemOption:
     units: int
     capped: bool
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        placed: int,
+        units: int,
+        capped: bool,
+    ) -> None:
+        object.__setattr__(self, "placed", placed)
+        object.__setattr__(self, "units", units)
+        object.__setattr__(self, "capped", capped)
+
 
 @dataclass(slots=True)
 class Candidate:
@@ -45,10 +56,29 @@ class Candidate:
     exclusive: bool = field(init=False)
     rank: tuple[int, int, str] = field(init=False)  # stage, priority (higher first), id
 
-    def __post_init__(self) -> None:
-        self.group = self.promotion.group
-        self.exclusive = self.promotion.exclusive
-        self.rank = (STAGE_ORDER[self.stage], -self.promotion.priority, self.promotion.id)
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        index: int,
+        promotion: Promotion,
+        stage: Stage,
+        auto: bool,
+        code: str | None,
+        lines: tuple[int, ...],
+        budget_left: int | None,
+        options: dict[int, ItemOption] | None = None,
+    ) -> None:
+        self.index = index
+        self.promotion = promotion
+        self.stage = stage
+        self.auto = auto
+        self.code = code
+        self.lines = lines
+        self.budget_left = budget_left
+        self.options = {} if options is None else options
+        self.group = promotion.group
+        self.exclusive = promotion.exclusive
+        self.rank = (STAGE_ORDER[stage], -promotion.priority, promotion.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +94,29 @@ class Assessment:
     missing_amount: int | None = None
     missing_qty: int | None = None
     measure: tuple[int, int] = (0, 0)
+
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        applicable: bool,
+        shares: dict[int, int],
+        units: dict[int, int],
+        gifts: tuple[GiftItem, ...] = (),
+        waive: int = 0,
+        reason: Reason | None = None,
+        missing_amount: int | None = None,
+        missing_qty: int | None = None,
+        measure: tuple[int, int] = (0, 0),
+    ) -> None:
+        object.__setattr__(self, "applicable", applicable)
+        object.__setattr__(self, "shares", shares)
+        object.__setattr__(self, "units", units)
+        object.__setattr__(self, "gifts", gifts)
+        object.__setattr__(self, "waive", waive)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "missing_amount", missing_amount)
+        object.__setattr__(self, "missing_qty", missing_qty)
+        object.__setattr__(self, "measure", measure)
 
 
 def _option_order(line_index: int, candidate: Candidate) -> tuple[int, tuple[int, int, str]]:

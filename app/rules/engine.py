@@ -56,6 +56,19 @@ class _Why:
     missing_qty: int | None = None
     condition: Condition | None = None
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        reason: Reason,
+        missing_amount: int | None = None,
+        missing_qty: int | None = None,
+        condition: Condition | None = None,
+    ) -> None:
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "missing_amount", missing_amount)
+        object.__setattr__(self, "missing_qty", missing_qty)
+        object.__setattr__(self, "condition", condition)
+
 
 @dataclass(frozen=True, slots=True)
 class _Presented:
@@ -64,6 +77,21 @@ class _Presented:
     why: _Why | None  # found before the search, else None
     candidate: Candidate | None = None
     wallet: bool = False
+
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        coupon: PresentedCoupon,
+        promotion: Promotion | None,
+        why: _Why | None,
+        candidate: Candidate | None = None,
+        wallet: bool = False,
+    ) -> None:
+        object.__setattr__(self, "coupon", coupon)
+        object.__setattr__(self, "promotion", promotion)
+        object.__setattr__(self, "why", why)
+        object.__setattr__(self, "candidate", candidate)
+        object.__setattr__(self, "wallet", wallet)
 
 
 def _stage_of(promotion: Promotion) -> Stage:

@@ -54,6 +54,19 @@ class Combo:
     coupon: tuple[int, ...] = ()
     shipping: int = -1
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        items: tuple[int, ...],
+        order: tuple[int, ...] = (),
+        coupon: tuple[int, ...] = (),
+        shipping: int = -1,
+    ) -> None:
+        object.__setattr__(self, "items", items)
+        object.__setattr__(self, "order", order)
+        object.__setattr__(self, "coupon", coupon)
+        object.__setattr__(self, "shipping", shipping)
+
     def members(self) -> set[int]:
         found = {c for c in self.items if c >= 0}
         found.update(self.order)
@@ -71,6 +84,19 @@ class Placed:
     per_line: dict[int, tuple[int, int, bool]] = field(default_factory=dict)
     gifts: tuple[GiftItem, ...] = ()
     total: int = 0
+
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        candidate: Candidate,
+        per_line: dict[int, tuple[int, int, bool]] | None = None,
+        gifts: tuple[GiftItem, ...] = (),
+        total: int = 0,
+    ) -> None:
+        self.candidate = candidate
+        self.per_line = {} if per_line is None else per_line
+        self.gifts = gifts
+        self.total = total
 
     @property
     def listed(self) -> bool:
@@ -149,6 +175,25 @@ class Evaluation:
     placed: list[Placed]
     shipping_discount: int
     total: int
+
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        pricing: Pricing,
+        combo: Combo,
+        starts: dict[Stage, list[int]],
+        final: list[int],
+        placed: list[Placed],
+        shipping_discount: int,
+        total: int,
+    ) -> None:
+        self.pricing = pricing
+        self.combo = combo
+        self.starts = starts
+        self.final = final
+        self.placed = placed
+        self.shipping_discount = shipping_discount
+        self.total = total
 
     def key(self) -> Key:
         """Lowest total; then fewer applied; higher priorities; smaller ids."""
@@ -264,8 +309,26 @@ class Outcome:
     fixed_lines: int = 0  # lines whose item choice was decided before the walk
     stopped: bool = False  # the work bound stopped the walk (a larger one may finish it)
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        evaluation: Evaluation,
+        optimal: bool,
+        work: int = 0,
+        legal: int = 0,
+        fixed_lines: int = 0,
+        stopped: bool = False,
+    ) -> None:
+        object.__setattr__(self, "evaluation", evaluation)
+        object.__setattr__(self, "optimal", optimal)
+        object.__setattr__(self, "work", work)
+        object.__setattr__(self, "legal", legal)
+        object.__setattr__(self, "fixed_lines", fixed_lines)
+        object.__setattr__(self, "stopped", stopped)
+
 
 class _Search:
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
     def __init__(
         self,
         pricing: Pricing,

@@ -25,6 +25,19 @@ class ItemContext:
     flash_available: Mapping[tuple[str, str], int] | None
     flash_bought: Mapping[tuple[str, str], int]
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        promotion_id: str,
+        customer: Customer,
+        flash_available: Mapping[tuple[str, str], int] | None,
+        flash_bought: Mapping[tuple[str, str], int],
+    ) -> None:
+        object.__setattr__(self, "promotion_id", promotion_id)
+        object.__setattr__(self, "customer", customer)
+        object.__setattr__(self, "flash_available", flash_available)
+        object.__setattr__(self, "flash_bought", flash_bought)
+
 
 @dataclass(slots=True)  # not frozen: made in the search's inner loop, where frozen costs
 class ScopedLine:
@@ -33,6 +46,17 @@ class ScopedLine:
     index: int  # position in the cart
     line: Line
     amount: int
+
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        index: int,
+        line: Line,
+        amount: int,
+    ) -> None:
+        self.index = index
+        self.line = line
+        self.amount = amount
 
     @property
     def qty(self) -> int:
@@ -47,6 +71,17 @@ class OrderEffect:
     units: Mapping[int, int]
     gifts: tuple[GiftItem, ...] = ()
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        shares: Mapping[int, int],
+        units: Mapping[int, int],
+        gifts: tuple[GiftItem, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "shares", shares)
+        object.__setattr__(self, "units", units)
+        object.__setattr__(self, "gifts", gifts)
+
     @property
     def total(self) -> int:
         return sum(self.shares.values())
@@ -59,6 +94,17 @@ class Miss:
     reason: Reason
     missing_amount: int | None = None
     missing_qty: int | None = None
+
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        reason: Reason,
+        missing_amount: int | None = None,
+        missing_qty: int | None = None,
+    ) -> None:
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "missing_amount", missing_amount)
+        object.__setattr__(self, "missing_qty", missing_qty)
 
 
 NOTHING = OrderEffect(shares={}, units={})
