@@ -18,7 +18,7 @@ from app.rules.model import (
     Reason,
     Stage,
 )
-from app.rules.money import largest_remainder
+from app.rules.money import split
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +238,7 @@ class Pricing:
         shares = dict(effect.shares)
         if candidate.budget_left is not None and effect.total > candidate.budget_left:
             order = sorted(shares)  # the budget left is all it gives, spread the same way
-            capped = largest_remainder(candidate.budget_left, [shares[i] for i in order])
+            capped = split([shares[i] for i in order], candidate.budget_left)
             shares = dict(zip(order, capped, strict=True))
         placeable = sum(
             min(share, max(0, amounts[i] - self.floors[i])) for i, share in shares.items()

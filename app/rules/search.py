@@ -23,8 +23,7 @@ walk is exact, whatever the number of legal combinations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from app.rules.candidates import Candidate, Pricing
@@ -630,12 +629,16 @@ class _Search:
             if not assessments[k].applicable or self.blocked_by_group(candidate):
                 decide(k + 1)
                 return
-            with self.claim(candidate):
+            held = self.hold(candidate)
+            try:
                 members.append(candidate.index)
                 taken[0] += gives[k]
                 decide(k + 1)
                 taken[0] -= gives[k]
                 members.pop()
+            finally:
+                if held:
+                    self.release(candidate)
             if not candidate.auto:
                 decide(k + 1)  # a presented coupon is an optional candidate
                 return
@@ -664,8 +667,12 @@ class _Search:
         for candidate in applicable:
             if self.blocked_by_group(candidate):
                 continue
-            with self.claim(candidate):
+            held = self.hold(candidate)
+            try:
                 self.leaf(Combo(items, order, coupon, candidate.index), pending, walked)
+            finally:
+                if held:
+                    self.release(candidate)
         left_out = [c for c in applicable if c.auto]
         if any(not self.blocked_by_group(c) for c in left_out):
             return  # an applicable auto shipping benefit nothing keeps out
@@ -695,18 +702,18 @@ class _Search:
                     by_group[group] = gives
         return free + sum(by_group.values())
 
-    @contextmanager
-    def claim(self, candidate: Candidate) -> Iterator[None]:
-        """Hold the candidate's exclusion group while it is a member."""
+    def hold(self, candidate: Candidate) -> bool:
+        """Hold the candidate's exclusion group while it is a member (unless a member
+        already holds it); True when this call took it (``release`` it after)."""
         group = candidate.group
-        claims = group is not None and group not in self.owner
-        if claims:
-            self.owner[group] = candidate.index  # type: ignore[index]
-        try:
-            yield
-        finally:
-            if claims:
-                del self.owner[group]  # type: ignore[arg-type]
+        if group is None or group in self.owner:
+            return False
+        self.owner[group] = candidate.index
+        return True
+
+    def release(self, candidate: Candidate) -> None:
+        if candidate.group is not None:
+            del self.owner[candidate.group]
 
     def leaf(self, combo: Combo, pending: list[Candidate], walked: Walked) -> None:
         self.spend(self.n_lines)

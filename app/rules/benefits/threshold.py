@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 from app.rules.benefits.base import Miss, OrderEffect, ScopedLine, measure
 from app.rules.model import AmountOff, Benefit, PercentOff, Reason, Stage, Threshold, Tier
-from app.rules.money import largest_remainder, pct
+from app.rules.money import pct, split
 
 
 def spread(total: int, lines: Sequence[ScopedLine]) -> OrderEffect:
     """分摊: split ``total`` over the lines in proportion to their stage-start amounts."""
-    shares = largest_remainder(total, [s.amount for s in lines])
+    shares = split([s.amount for s in lines], total)
     return OrderEffect(
         shares={s.index: share for s, share in zip(lines, shares, strict=True)},
         units={s.index: s.qty for s in lines},
