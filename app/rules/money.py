@@ -29,6 +29,16 @@ def pct(amount: Fraction | int, percent: Fraction | int) -> int:
     return (2 * num + den) // (2 * den)
 
 
+def pct_of(numerator: int, denominator: int, percent: Fraction | int) -> int:
+    """``pct(Fraction(numerator, denominator), percent)`` without making the fraction
+    (``denominator`` > 0): the rounding is the same for any multiple of both."""
+    num = numerator * percent.numerator
+    den = denominator * percent.denominator * 100
+    if num < 0:
+        raise ValueError("pct expects a non-negative amount and percent")
+    return (2 * num + den) // (2 * den)
+
+
 def largest_remainder(total: int, weights: Sequence[int | Fraction]) -> list[int]:
     """Split ``total`` over ``weights`` in proportion, shares summing to ``total`` exactly.
 

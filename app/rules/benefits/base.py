@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Protocol
 
 from app.rules.model import Benefit, Customer, GiftItem, Line, Notice, Reason, Stage
@@ -156,8 +155,3 @@ class ShippingRule(Protocol):
 def measure(lines: Sequence[ScopedLine]) -> tuple[int, int]:
     """A promotion's measure: in-scope amount ``M`` and units ``Q``."""
     return sum(s.amount for s in lines), sum(s.line.qty for s in lines)
-
-
-def unit_amount(scoped: ScopedLine) -> Fraction:
-    """A unit's amount at the stage start: the line's amount ÷ qty, exact."""
-    return Fraction(scoped.amount, scoped.line.qty)
