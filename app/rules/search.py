@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from app.rules.candidates import Candidate, Pricing
+from app.rules.candidates import Assessment, Candidate, Pricing
 from app.rules.model import STAGE_ORDER, GiftItem, Promotion, Reason, Stage
 
 EXACT_LIMIT = 4096
@@ -326,6 +326,42 @@ class Outcome:
         object.__setattr__(self, "stopped", stopped)
 
 
+class _StageWalk:
+    """One order or coupon stage being decided (``_Search.stage``): what its start
+    measured and the members chosen so far. A plain object the walk hands down, not a
+    closure over the stage's locals (a closure that calls itself is a reference cycle:
+    each quote's working set would wait for the cyclic garbage collector)."""
+
+    def __init__(
+        self,
+        stage: Stage,
+        amounts: list[int],
+        items: tuple[int, ...],
+        chosen: dict[Stage, tuple[int, ...]],
+        pending: list[Candidate],
+        starts: dict[Stage, list[int]],
+        placed: list[Placed],
+        candidates: list[Candidate],
+        assessments: list[Assessment],
+    ) -> None:
+        self.stage = stage
+        self.amounts = amounts
+        self.items = items
+        self.chosen = chosen
+        self.pending = pending
+        self.starts = starts
+        self.placed = placed
+        self.candidates = candidates
+        self.assessments = assessments
+        self.members: list[int] = []
+        self.gives: list[int] = []  # what each candidate gives at the stage start
+        self.tail: list[int] = []  # what the candidates from k on give
+        self.taken = 0  # what the members chosen so far give
+        self.ceiling = 0  # the amounts plus the fee less a whole waive
+        self.room = 0  # the lines' room above their floors
+        self.later = 0  # at most what later stages give
+
+
 class _Search:
     # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
     def __init__(
@@ -588,68 +624,78 @@ class _Search:
         candidates = pricing.by_stage[stage]
         self.spend(sum(len(c.lines) for c in candidates))
         assessments = [pricing.assess(c, amounts) for c in candidates]
-        members: list[int] = []
         # the same bound kept as members are decided one by one: what the members so
         # far, the candidates still to decide and every later stage can give at most
         gives = [sum(a.shares.values()) if a.applicable else 0 for a in assessments]
         tail = [0] * (len(candidates) + 1)
         for k in range(len(candidates) - 1, -1, -1):
             tail[k] = tail[k + 1] + gives[k]
-        taken = [0]  # what the members chosen so far in this stage can give at most
+        walk = _StageWalk(
+            stage, amounts, items, chosen, pending, starts, placed, candidates, assessments
+        )
+        walk.gives = gives
+        walk.tail = tail
+        walk.ceiling = ceiling
+        walk.room = room
+        walk.later = later
+        self.decide(walk, 0)
 
-        def decide(k: int) -> None:
-            self.spend(1)
-            if (
-                self.best_key is not None
-                and ceiling - min(room, taken[0] + tail[k] + later) > self.best_key[0]
-            ):
-                return
-            if k == len(candidates):
-                here = STAGE_ORDER[stage]
-                for left in pending:  # nothing later can claim its group: dead branch
-                    if (
-                        not self.blocked_by_group(left)
-                        and self.group_last_stage[left.group] <= here  # type: ignore[index]
-                    ):
-                        return
-                self.spend(sum(len(self.candidates[m].lines) for m in members) + 1)
-                after, more = place_stage(self.pricing, members, amounts)
-                now = {**chosen, stage: tuple(members)}
-                nxt = Stage.COUPON if stage is Stage.ORDER else Stage.SHIPPING
-                walked_starts = {**starts, nxt: after}
-                walked_placed = placed + more
-                if stage is Stage.ORDER:
-                    self.stage(
-                        Stage.COUPON, after, items, now, pending, walked_starts, walked_placed
-                    )
-                else:
-                    self.shipping(after, items, now, pending, (walked_starts, walked_placed))
-                return
-            candidate = candidates[k]
-            if not assessments[k].applicable or self.blocked_by_group(candidate):
-                decide(k + 1)
-                return
-            held = self.hold(candidate)
-            try:
-                members.append(candidate.index)
-                taken[0] += gives[k]
-                decide(k + 1)
-                taken[0] -= gives[k]
-                members.pop()
-            finally:
-                if held:
-                    self.release(candidate)
-            if not candidate.auto:
-                decide(k + 1)  # a presented coupon is an optional candidate
-                return
-            group = candidate.group
-            if group is None or self.pricing.group_sizes.get(group, 0) < 2:
-                return  # nothing could keep it out: it applies
-            pending.append(candidate)
-            decide(k + 1)
-            pending.pop()
-
-        decide(0)
+    def decide(self, walk: _StageWalk, k: int) -> None:
+        """Decide the stage's candidates from the ``k``-th on, members in before out."""
+        self.spend(1)
+        if (
+            self.best_key is not None
+            and walk.ceiling - min(walk.room, walk.taken + walk.tail[k] + walk.later)
+            > self.best_key[0]
+        ):
+            return
+        candidates = walk.candidates
+        stage = walk.stage
+        members = walk.members
+        pending = walk.pending
+        if k == len(candidates):
+            here = STAGE_ORDER[stage]
+            for left in pending:  # nothing later can claim its group: dead branch
+                if (
+                    not self.blocked_by_group(left) and self.group_last_stage[left.group] <= here  # type: ignore[index]
+                ):
+                    return
+            self.spend(sum(len(self.candidates[m].lines) for m in members) + 1)
+            after, more = place_stage(self.pricing, members, walk.amounts)
+            now = {**walk.chosen, stage: tuple(members)}
+            nxt = Stage.COUPON if stage is Stage.ORDER else Stage.SHIPPING
+            walked_starts = {**walk.starts, nxt: after}
+            walked_placed = walk.placed + more
+            if stage is Stage.ORDER:
+                self.stage(
+                    Stage.COUPON, after, walk.items, now, pending, walked_starts, walked_placed
+                )
+            else:
+                self.shipping(after, walk.items, now, pending, (walked_starts, walked_placed))
+            return
+        candidate = candidates[k]
+        if not walk.assessments[k].applicable or self.blocked_by_group(candidate):
+            self.decide(walk, k + 1)
+            return
+        held = self.hold(candidate)
+        try:
+            members.append(candidate.index)
+            walk.taken += walk.gives[k]
+            self.decide(walk, k + 1)
+            walk.taken -= walk.gives[k]
+            members.pop()
+        finally:
+            if held:
+                self.release(candidate)
+        if not candidate.auto:
+            self.decide(walk, k + 1)  # a presented coupon is an optional candidate
+            return
+        group = candidate.group
+        if group is None or self.pricing.group_sizes.get(group, 0) < 2:
+            return  # nothing could keep it out: it applies
+        pending.append(candidate)
+        self.decide(walk, k + 1)
+        pending.pop()
 
     def shipping(
         self,
