@@ -11,6 +11,7 @@ from app.rules.benefits.base import Miss, ScopedLine, measure
 from app.rules.eligibility import conditions_miss
 from app.rules.model import (
     STAGE_ORDER,
+    STAGES,
     GiftItem,
     Notice,
     Promotion,
@@ -149,7 +150,8 @@ class Pricing:
         self.candidates.sort(key=lambda c: c.rank)
         for index, candidate in enumerate(self.candidates):
             candidate.index = index
-        self.by_stage = {stage: [] for stage in Stage}
+        # (not ``for stage in Stage``: iterating an enum runs enum.py's Python code)
+        self.by_stage = {stage: [] for stage in STAGES}
         self.line_options = [[] for _ in self.request.lines]
         for candidate in self.candidates:
             if candidate.group is not None:

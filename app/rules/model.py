@@ -83,6 +83,8 @@ class Stage(StrEnum):
     SHIPPING = "shipping"
 
 
+STAGES: tuple[Stage, ...] = (Stage.ITEM, Stage.ORDER, Stage.COUPON, Stage.SHIPPING)
+
 STAGE_ORDER: Mapping[Stage, int] = {
     Stage.ITEM: 0,
     Stage.ORDER: 1,

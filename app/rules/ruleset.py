@@ -243,4 +243,6 @@ class RuleSet:
                 if promotions:
                     for promotion in promotions:
                         found[promotion.id] = promotion
+        if not found:
+            return []
         return [found[promotion_id] for promotion_id in sorted(found)]
