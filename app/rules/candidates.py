@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from app.rules.benefits import ORDER_RULES, SHIPPING_RULES
-from app.rules.benefits.base import Miss, ScopedLine, measure
+from app.rules.benefits.base import Miss, ScopedLine
 from app.rules.eligibility import conditions_miss
 from app.rules.model import (
     STAGE_ORDER,
@@ -176,17 +176,36 @@ class Pricing:
             self._bounds[key] = found
         return found
 
-    def _bound(self, candidate: Candidate, amounts: list[int]) -> int:
+    def _scoped(
+        self, candidate: Candidate, amounts: list[int]
+    ) -> tuple[list[ScopedLine], int, int, int]:
+        """The candidate's lines at ``amounts``, their measure (amount, units) and their
+        room above the floors, in one pass."""
         lines = self.request.lines
-        scoped = [ScopedLine(i, lines[i], amounts[i]) for i in candidate.lines]
-        amount, qty = measure(scoped)
-        if conditions_miss(candidate.promotion.conditions, amount, qty) is not None:
-            return 0  # not met here, so not met at any lower amounts
+        floors = self.floors
+        scoped: list[ScopedLine] = []
+        amount = qty = room = 0
+        for i in candidate.lines:
+            line = lines[i]
+            at = amounts[i]
+            scoped.append(ScopedLine(i, line, at))
+            amount += at
+            qty += line.qty
+            if at > floors[i]:
+                room += at - floors[i]
+        return scoped, amount, qty, room
+
+    def _bound(self, candidate: Candidate, amounts: list[int]) -> int:
+        scoped, amount, qty, room = self._scoped(candidate, amounts)
+        conditions = candidate.promotion.conditions
+        if (conditions.min_qty is not None and qty < conditions.min_qty) or (
+            conditions.min_amount is not None and amount < conditions.min_amount
+        ):
+            return 0  # check 6 not met here, so not met at any lower amounts
         benefit = candidate.promotion.benefit
         found = ORDER_RULES[benefit.type].bound(benefit, scoped)
         if candidate.budget_left is not None:
             found = min(found, candidate.budget_left)
-        room = sum(max(0, amounts[i] - self.floors[i]) for i in candidate.lines)
         return max(0, min(found, room))
 
     def gives(self, candidate: Candidate, amounts: list[int]) -> int:
@@ -204,9 +223,7 @@ class Pricing:
         return found
 
     def _assess(self, candidate: Candidate, amounts: list[int]) -> Assessment:
-        lines = self.request.lines
-        scoped = [ScopedLine(i, lines[i], amounts[i]) for i in candidate.lines]
-        amount, qty = measure(scoped)
+        scoped, amount, qty, _ = self._scoped(candidate, amounts)
         miss = conditions_miss(candidate.promotion.conditions, amount, qty)
         if miss is not None:
             return Assessment(
