@@ -196,14 +196,22 @@ class Pricing:
         return scoped, amount, qty, room
 
     def _bound(self, candidate: Candidate, amounts: list[int]) -> int:
-        scoped, amount, qty, room = self._scoped(candidate, amounts)
+        lines = self.request.lines
+        floors = self.floors
+        amount = qty = room = 0
+        for i in candidate.lines:
+            at = amounts[i]
+            amount += at
+            qty += lines[i].qty
+            if at > floors[i]:
+                room += at - floors[i]
         conditions = candidate.promotion.conditions
         if (conditions.min_qty is not None and qty < conditions.min_qty) or (
             conditions.min_amount is not None and amount < conditions.min_amount
         ):
             return 0  # check 6 not met here, so not met at any lower amounts
         benefit = candidate.promotion.benefit
-        found = ORDER_RULES[benefit.type].bound(benefit, scoped)
+        found = ORDER_RULES[benefit.type].bound(benefit, amount, qty, len(candidate.lines))
         if candidate.budget_left is not None:
             found = min(found, candidate.budget_left)
         return max(0, min(found, room))

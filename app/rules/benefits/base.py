@@ -139,10 +139,12 @@ class OrderRule(Protocol):
         """What the benefit gives measured on these in-scope lines (non-empty)."""
         ...
 
-    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
-        """An optimistic bound: never less than what ``apply`` gives on these lines, or on
-        any lines whose amounts are each no higher (later stages only lower amounts).
-        The search prunes with it, so it must hold; it need not be tight."""
+    def bound(self, benefit: Benefit, amount: int, qty: int, count: int) -> int:
+        """An optimistic bound from the in-scope lines' measure (amount ``M``, units ``Q``)
+        and how many lines they are: never less than what ``apply`` gives on such lines,
+        or on any lines whose amounts are each no higher (later stages only lower
+        amounts). The search prunes with it, so it must hold; it need not be tight.
+        (No lines are handed over: the search asks it often, and no rule needs more.)"""
         ...
 
 

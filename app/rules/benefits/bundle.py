@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from app.rules.benefits.base import Miss, OrderEffect, ScopedLine, measure
+from app.rules.benefits.base import Miss, OrderEffect, ScopedLine
 from app.rules.model import Benefit, Bundle, Reason, Stage
 from app.rules.money import split
 
@@ -77,5 +77,5 @@ class BundleRule:
         shares = split([in_sets[i] for i in order], discount)
         return OrderEffect(shares=dict(zip(order, shares, strict=True)), units=units)
 
-    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
-        return measure(lines)[0]  # a set never costs less than nothing
+    def bound(self, benefit: Benefit, amount: int, qty: int, count: int) -> int:
+        return amount  # a set never costs less than nothing

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from app.rules.benefits.base import Miss, OrderEffect, ScopedLine, measure
+from app.rules.benefits.base import Miss, OrderEffect, ScopedLine
 from app.rules.model import Benefit, NthItem, Stage
 from app.rules.money import pct, pct_of
 
@@ -39,7 +39,7 @@ class NthItemRule:
                 units[scoped.index] = discounted
         return OrderEffect(shares=shares, units=units)
 
-    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+    def bound(self, benefit: Benefit, amount: int, qty: int, count: int) -> int:
         assert isinstance(benefit, NthItem)
         # the discounted units are some of the units; each line rounds up at most ½
-        return pct(measure(lines)[0], benefit.percent) + len(lines)
+        return pct(amount, benefit.percent) + count

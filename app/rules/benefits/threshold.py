@@ -71,9 +71,8 @@ class ThresholdRule:
             return miss_first_tier(benefit.tiers[0], amount, qty)
         return spread(threshold_discount(benefit, benefit.tiers[reached], amount, qty), lines)
 
-    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+    def bound(self, benefit: Benefit, amount: int, qty: int, count: int) -> int:
         assert isinstance(benefit, Threshold)
-        amount, qty = measure(lines)
         # any tier reachable at a lower measure is reached here, and each tier's
         # discount grows with the measure; tiers need not grow, so take the max
         return max(
@@ -96,7 +95,7 @@ class AmountOffRule:
         assert isinstance(benefit, AmountOff)
         return spread(benefit.amount, lines)
 
-    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+    def bound(self, benefit: Benefit, amount: int, qty: int, count: int) -> int:
         assert isinstance(benefit, AmountOff)
         return benefit.amount
 
@@ -108,11 +107,11 @@ class PercentOffRule:
         return None
 
     def apply(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> OrderEffect | Miss:
-        return spread(self.bound(benefit, lines), lines)
+        amount, qty = measure(lines)
+        return spread(self.bound(benefit, amount, qty, len(lines)), lines)
 
-    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+    def bound(self, benefit: Benefit, amount: int, qty: int, count: int) -> int:
         assert isinstance(benefit, PercentOff)
-        amount, _ = measure(lines)
         discount = pct(amount, benefit.percent)
         if benefit.max_discount is not None:
             discount = min(discount, benefit.max_discount)
