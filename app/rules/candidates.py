@@ -148,6 +148,8 @@ class Pricing:
     def freeze(self) -> None:
         """Index the candidates for the search (called once all are gathered)."""
         self.candidates.sort(key=lambda c: c.rank)
+        # a candidate's index is its place in rank order (ranks are unique: one
+        # candidate per promotion id); the search sorts members by index
         for index, candidate in enumerate(self.candidates):
             candidate.index = index
         # (not ``for stage in Stage``: iterating an enum runs enum.py's Python code)

@@ -102,6 +102,10 @@ class Placed:
         return self.total > 0 or bool(self.gifts)
 
 
+def _placed_order(placed: Placed) -> int:
+    return placed.candidate.index  # its place in rank order (Pricing.freeze)
+
+
 def place_items(
     pricing: Pricing, items: tuple[int, ...] | list[int]
 ) -> tuple[list[int], list[Placed]]:
@@ -125,7 +129,7 @@ def place_items(
         record.per_line[index] = (amount, option.units, option.capped)
         record.total += amount
         amounts[index] -= amount
-    return amounts, sorted(placed.values(), key=lambda p: p.candidate.rank)
+    return amounts, sorted(placed.values(), key=_placed_order)
 
 
 def place_stage(
@@ -133,12 +137,15 @@ def place_stage(
 ) -> tuple[list[int], list[Placed]]:
     """An order or coupon stage: every member measured on ``amounts`` (the stage start),
     then placed in rank order, each share cut to the room left on its line."""
+    if not members:
+        return list(amounts), []
     floors = pricing.floors
     has_floor = pricing.has_floor
     rooms = [max(0, a - f) for a, f in zip(amounts, floors, strict=True)]
     after = list(amounts)
     out: list[Placed] = []
-    for chosen in sorted(members, key=lambda c: pricing.candidates[c].rank):
+    # a candidate's index is its place in rank order (Pricing.freeze)
+    for chosen in sorted(members):
         candidate = pricing.candidates[chosen]
         assessment = pricing.assess(candidate, amounts)
         record = Placed(candidate, gifts=assessment.gifts)
@@ -221,9 +228,11 @@ class Evaluation:
             for i in range(len(self.final))
         )
 
-    def better_than(self, other: Evaluation, other_key: Key) -> bool:
-        """By PRICING.md's order; ``other_key`` is ``other.key()``, computed once."""
-        key = self.key()
+    def better_than(self, other: Evaluation, other_key: Key, key: Key | None = None) -> bool:
+        """By PRICING.md's order; ``other_key`` is ``other.key()`` and ``key`` this one's,
+        when already computed."""
+        if key is None:
+            key = self.key()
         if key != other_key:
             return key < other_key
         return self.line_key() < other.line_key()
@@ -432,12 +441,13 @@ class _Search:
             evaluation = Evaluation(
                 self.pricing, combo, starts, amounts, placed, shipping_discount, total
             )
+        key = evaluation.key()
         if (
             self.best is None
             or self.best_key is None
-            or evaluation.better_than(self.best, self.best_key)
+            or evaluation.better_than(self.best, self.best_key, key)
         ):
-            self.best, self.best_key = evaluation, evaluation.key()
+            self.best, self.best_key = evaluation, key
 
     def blocked_by_group(self, candidate: Candidate) -> bool:
         group = candidate.group
