@@ -166,7 +166,8 @@ class Pricing:
                 self.line_options[line_index].append(candidate)
         for line_index, options in enumerate(self.line_options):
             # deepest discount first, so the greedy path is the first one tried
-            options.sort(key=partial(_option_order, line_index))
+            if len(options) > 1:
+                options.sort(key=partial(_option_order, line_index))
 
     def bound(self, candidate: Candidate, amounts: list[int]) -> int:
         """At most what an order or coupon candidate can take off at any stage start whose

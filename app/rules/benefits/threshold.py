@@ -12,11 +12,13 @@ from app.rules.money import pct, split
 
 def spread(total: int, lines: Sequence[ScopedLine]) -> OrderEffect:
     """分摊: split ``total`` over the lines in proportion to their stage-start amounts."""
-    shares = split([s.amount for s in lines], total)
-    return OrderEffect(
-        shares={s.index: share for s, share in zip(lines, shares, strict=True)},
-        units={s.index: s.qty for s in lines},
-    )
+    split_shares = split([s.amount for s in lines], total)
+    shares: dict[int, int] = {}
+    units: dict[int, int] = {}
+    for k, s in enumerate(lines):
+        shares[s.index] = split_shares[k]
+        units[s.index] = s.line.qty
+    return OrderEffect(shares=shares, units=units)
 
 
 def tier_reached(tier: Tier, amount: int, qty: int) -> bool:
