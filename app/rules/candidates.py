@@ -179,26 +179,9 @@ class Pricing:
             self._bounds[key] = found
         return found
 
-    def _scoped(
-        self, candidate: Candidate, amounts: list[int]
-    ) -> tuple[list[ScopedLine], int, int, int]:
-        """The candidate's lines at ``amounts``, their measure (amount, units) and their
-        room above the floors, in one pass."""
-        lines = self.request.lines
-        floors = self.floors
-        scoped: list[ScopedLine] = []
-        amount = qty = room = 0
-        for i in candidate.lines:
-            line = lines[i]
-            at = amounts[i]
-            scoped.append(ScopedLine(i, line, at))
-            amount += at
-            qty += line.qty
-            if at > floors[i]:
-                room += at - floors[i]
-        return scoped, amount, qty, room
-
-    def _bound(self, candidate: Candidate, amounts: list[int]) -> int:
+    def _measure(self, candidate: Candidate, amounts: list[int]) -> tuple[int, int, int]:
+        """The candidate's measure at ``amounts`` (amount, units) and its lines' room above
+        their floors, in one pass."""
         lines = self.request.lines
         floors = self.floors
         amount = qty = room = 0
@@ -208,6 +191,10 @@ class Pricing:
             qty += lines[i].qty
             if at > floors[i]:
                 room += at - floors[i]
+        return amount, qty, room
+
+    def _bound(self, candidate: Candidate, amounts: list[int]) -> int:
+        amount, qty, room = self._measure(candidate, amounts)
         conditions = candidate.promotion.conditions
         if (conditions.min_qty is not None and qty < conditions.min_qty) or (
             conditions.min_amount is not None and amount < conditions.min_amount
@@ -234,7 +221,7 @@ class Pricing:
         return found
 
     def _assess(self, candidate: Candidate, amounts: list[int]) -> Assessment:
-        scoped, amount, qty, _ = self._scoped(candidate, amounts)
+        amount, qty, _ = self._measure(candidate, amounts)
         miss = conditions_miss(candidate.promotion.conditions, amount, qty)
         if miss is not None:
             return Assessment(
@@ -254,6 +241,8 @@ class Pricing:
             if waive <= 0:  # nothing to waive
                 return Assessment(False, {}, {}, reason=Reason.NOT_ELIGIBLE, measure=(amount, qty))
             return Assessment(True, {}, {}, waive=waive, measure=(amount, qty))
+        lines = self.request.lines
+        scoped = [ScopedLine(i, lines[i], amounts[i]) for i in candidate.lines]
         effect = ORDER_RULES[benefit.type].apply(benefit, scoped)
         if isinstance(effect, Miss):
             return Assessment(
@@ -265,7 +254,7 @@ class Pricing:
                 missing_qty=effect.missing_qty,
                 measure=(amount, qty),
             )
-        shares = dict(effect.shares)
+        shares = effect.shares
         if candidate.budget_left is not None and effect.total > candidate.budget_left:
             order = sorted(shares)  # the budget left is all it gives, spread the same way
             capped = split([shares[i] for i in order], candidate.budget_left)
@@ -277,10 +266,8 @@ class Pricing:
             return Assessment(
                 False,
                 shares,
-                dict(effect.units),
+                effect.units,
                 reason=Reason.NO_ELIGIBLE_ITEMS,
                 measure=(amount, qty),
             )
-        return Assessment(
-            True, shares, dict(effect.units), gifts=effect.gifts, measure=(amount, qty)
-        )
+        return Assessment(True, shares, effect.units, gifts=effect.gifts, measure=(amount, qty))

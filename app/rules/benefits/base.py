@@ -64,17 +64,18 @@ class ScopedLine:
 
 @dataclass(frozen=True, slots=True)
 class OrderEffect:
-    """What an order-stage rule gives, before floors: shares by cart position."""
+    """What an order-stage rule gives, before floors: shares by cart position. The
+    dicts are the rule's own, new for each ``apply``: the assessment keeps them."""
 
-    shares: Mapping[int, int]
-    units: Mapping[int, int]
+    shares: dict[int, int]
+    units: dict[int, int]
     gifts: tuple[GiftItem, ...] = ()
 
     # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
     def __init__(
         self,
-        shares: Mapping[int, int],
-        units: Mapping[int, int],
+        shares: dict[int, int],
+        units: dict[int, int],
         gifts: tuple[GiftItem, ...] = (),
     ) -> None:
         object.__setattr__(self, "shares", shares)
@@ -104,9 +105,6 @@ class Miss:
         object.__setattr__(self, "reason", reason)
         object.__setattr__(self, "missing_amount", missing_amount)
         object.__setattr__(self, "missing_qty", missing_qty)
-
-
-NOTHING = OrderEffect(shares={}, units={})
 
 
 class ItemRule(Protocol):
