@@ -8,8 +8,9 @@ a machine without a C compiler, or with ``PRICING_ENGINE=pure``.
     .venv/bin/python scripts/build_engine.py --force  # build anyway
     .venv/bin/python scripts/build_engine.py --clean  # remove the build
 
-``model.py`` stays interpreted (mypyc rejects ``ClassVar`` fields in its
-dataclasses), as do the packages' ``__init__.py`` (they only import). The build
+Every module is compiled, ``model.py`` too (its records become native classes;
+see its docstring for what keeps them alike in both builds); the packages'
+``__init__.py`` stay interpreted (they only import). The build
 is ``build/engine/``: the extension modules under ``app/rules/``, mypyc's shared
 runtime library at the top, and ``manifest.json`` (module -> extension file,
 source digest), which ``app.native`` reads. Nothing is written beside the sources.
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from app.native import BUILD, MANIFEST, engine_sources, is_current  # noqa: E402
 
 RULES = ROOT / "app" / "rules"
-INTERPRETED = {"model.py", "__init__.py"}
+INTERPRETED = {"__init__.py"}
 
 
 def compiled_sources() -> list[Path]:

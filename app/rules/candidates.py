@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from app.rules.benefits import ORDER_RULES, SHIPPING_RULES
-from app.rules.benefits.base import Miss, ScopedLine, measure
+from app.rules.benefits.base import Miss, ScopedLine
 from app.rules.eligibility import conditions_miss
 from app.rules.model import (
     STAGE_ORDER,
+    STAGES,
     GiftItem,
     Notice,
     Promotion,
@@ -18,7 +19,7 @@ from app.rules.model import (
     Reason,
     Stage,
 )
-from app.rules.money import largest_remainder
+from app.rules.money import split
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,17 @@ class ItemOption:
     placed: int
     units: int
     capped: bool
+
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        placed: int,
+        units: int,
+        capped: bool,
+    ) -> None:
+        object.__setattr__(self, "placed", placed)
+        object.__setattr__(self, "units", units)
+        object.__setattr__(self, "capped", capped)
 
 
 @dataclass(slots=True)
@@ -45,10 +57,29 @@ class Candidate:
     exclusive: bool = field(init=False)
     rank: tuple[int, int, str] = field(init=False)  # stage, priority (higher first), id
 
-    def __post_init__(self) -> None:
-        self.group = self.promotion.group
-        self.exclusive = self.promotion.exclusive
-        self.rank = (STAGE_ORDER[self.stage], -self.promotion.priority, self.promotion.id)
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        index: int,
+        promotion: Promotion,
+        stage: Stage,
+        auto: bool,
+        code: str | None,
+        lines: tuple[int, ...],
+        budget_left: int | None,
+        options: dict[int, ItemOption] | None = None,
+    ) -> None:
+        self.index = index
+        self.promotion = promotion
+        self.stage = stage
+        self.auto = auto
+        self.code = code
+        self.lines = lines
+        self.budget_left = budget_left
+        self.options = {} if options is None else options
+        self.group = promotion.group
+        self.exclusive = promotion.exclusive
+        self.rank = (STAGE_ORDER[stage], -promotion.priority, promotion.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +95,29 @@ class Assessment:
     missing_amount: int | None = None
     missing_qty: int | None = None
     measure: tuple[int, int] = (0, 0)
+
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        applicable: bool,
+        shares: dict[int, int],
+        units: dict[int, int],
+        gifts: tuple[GiftItem, ...] = (),
+        waive: int = 0,
+        reason: Reason | None = None,
+        missing_amount: int | None = None,
+        missing_qty: int | None = None,
+        measure: tuple[int, int] = (0, 0),
+    ) -> None:
+        object.__setattr__(self, "applicable", applicable)
+        object.__setattr__(self, "shares", shares)
+        object.__setattr__(self, "units", units)
+        object.__setattr__(self, "gifts", gifts)
+        object.__setattr__(self, "waive", waive)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "missing_amount", missing_amount)
+        object.__setattr__(self, "missing_qty", missing_qty)
+        object.__setattr__(self, "measure", measure)
 
 
 def _option_order(line_index: int, candidate: Candidate) -> tuple[int, tuple[int, int, str]]:
@@ -94,9 +148,12 @@ class Pricing:
     def freeze(self) -> None:
         """Index the candidates for the search (called once all are gathered)."""
         self.candidates.sort(key=lambda c: c.rank)
+        # a candidate's index is its place in rank order (ranks are unique: one
+        # candidate per promotion id); the search sorts members by index
         for index, candidate in enumerate(self.candidates):
             candidate.index = index
-        self.by_stage = {stage: [] for stage in Stage}
+        # (not ``for stage in Stage``: iterating an enum runs enum.py's Python code)
+        self.by_stage = {stage: [] for stage in STAGES}
         self.line_options = [[] for _ in self.request.lines]
         for candidate in self.candidates:
             if candidate.group is not None:
@@ -109,7 +166,8 @@ class Pricing:
                 self.line_options[line_index].append(candidate)
         for line_index, options in enumerate(self.line_options):
             # deepest discount first, so the greedy path is the first one tried
-            options.sort(key=partial(_option_order, line_index))
+            if len(options) > 1:
+                options.sort(key=partial(_option_order, line_index))
 
     def bound(self, candidate: Candidate, amounts: list[int]) -> int:
         """At most what an order or coupon candidate can take off at any stage start whose
@@ -121,17 +179,31 @@ class Pricing:
             self._bounds[key] = found
         return found
 
-    def _bound(self, candidate: Candidate, amounts: list[int]) -> int:
+    def _measure(self, candidate: Candidate, amounts: list[int]) -> tuple[int, int, int]:
+        """The candidate's measure at ``amounts`` (amount, units) and its lines' room above
+        their floors, in one pass."""
         lines = self.request.lines
-        scoped = [ScopedLine(i, lines[i], amounts[i]) for i in candidate.lines]
-        amount, qty = measure(scoped)
-        if conditions_miss(candidate.promotion.conditions, amount, qty) is not None:
-            return 0  # not met here, so not met at any lower amounts
+        floors = self.floors
+        amount = qty = room = 0
+        for i in candidate.lines:
+            at = amounts[i]
+            amount += at
+            qty += lines[i].qty
+            if at > floors[i]:
+                room += at - floors[i]
+        return amount, qty, room
+
+    def _bound(self, candidate: Candidate, amounts: list[int]) -> int:
+        amount, qty, room = self._measure(candidate, amounts)
+        conditions = candidate.promotion.conditions
+        if (conditions.min_qty is not None and qty < conditions.min_qty) or (
+            conditions.min_amount is not None and amount < conditions.min_amount
+        ):
+            return 0  # check 6 not met here, so not met at any lower amounts
         benefit = candidate.promotion.benefit
-        found = ORDER_RULES[benefit.type].bound(benefit, scoped)
+        found = ORDER_RULES[benefit.type].bound(benefit, amount, qty, len(candidate.lines))
         if candidate.budget_left is not None:
             found = min(found, candidate.budget_left)
-        room = sum(max(0, amounts[i] - self.floors[i]) for i in candidate.lines)
         return max(0, min(found, room))
 
     def gives(self, candidate: Candidate, amounts: list[int]) -> int:
@@ -149,9 +221,7 @@ class Pricing:
         return found
 
     def _assess(self, candidate: Candidate, amounts: list[int]) -> Assessment:
-        lines = self.request.lines
-        scoped = [ScopedLine(i, lines[i], amounts[i]) for i in candidate.lines]
-        amount, qty = measure(scoped)
+        amount, qty, _ = self._measure(candidate, amounts)
         miss = conditions_miss(candidate.promotion.conditions, amount, qty)
         if miss is not None:
             return Assessment(
@@ -171,6 +241,8 @@ class Pricing:
             if waive <= 0:  # nothing to waive
                 return Assessment(False, {}, {}, reason=Reason.NOT_ELIGIBLE, measure=(amount, qty))
             return Assessment(True, {}, {}, waive=waive, measure=(amount, qty))
+        lines = self.request.lines
+        scoped = [ScopedLine(i, lines[i], amounts[i]) for i in candidate.lines]
         effect = ORDER_RULES[benefit.type].apply(benefit, scoped)
         if isinstance(effect, Miss):
             return Assessment(
@@ -182,10 +254,10 @@ class Pricing:
                 missing_qty=effect.missing_qty,
                 measure=(amount, qty),
             )
-        shares = dict(effect.shares)
+        shares = effect.shares
         if candidate.budget_left is not None and effect.total > candidate.budget_left:
             order = sorted(shares)  # the budget left is all it gives, spread the same way
-            capped = largest_remainder(candidate.budget_left, [shares[i] for i in order])
+            capped = split([shares[i] for i in order], candidate.budget_left)
             shares = dict(zip(order, capped, strict=True))
         placeable = sum(
             min(share, max(0, amounts[i] - self.floors[i])) for i, share in shares.items()
@@ -194,10 +266,8 @@ class Pricing:
             return Assessment(
                 False,
                 shares,
-                dict(effect.units),
+                effect.units,
                 reason=Reason.NO_ELIGIBLE_ITEMS,
                 measure=(amount, qty),
             )
-        return Assessment(
-            True, shares, dict(effect.units), gifts=effect.gifts, measure=(amount, qty)
-        )
+        return Assessment(True, shares, effect.units, gifts=effect.gifts, measure=(amount, qty))

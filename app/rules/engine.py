@@ -56,6 +56,19 @@ class _Why:
     missing_qty: int | None = None
     condition: Condition | None = None
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        reason: Reason,
+        missing_amount: int | None = None,
+        missing_qty: int | None = None,
+        condition: Condition | None = None,
+    ) -> None:
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "missing_amount", missing_amount)
+        object.__setattr__(self, "missing_qty", missing_qty)
+        object.__setattr__(self, "condition", condition)
+
 
 @dataclass(frozen=True, slots=True)
 class _Presented:
@@ -64,6 +77,21 @@ class _Presented:
     why: _Why | None  # found before the search, else None
     candidate: Candidate | None = None
     wallet: bool = False
+
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        coupon: PresentedCoupon,
+        promotion: Promotion | None,
+        why: _Why | None,
+        candidate: Candidate | None = None,
+        wallet: bool = False,
+    ) -> None:
+        object.__setattr__(self, "coupon", coupon)
+        object.__setattr__(self, "promotion", promotion)
+        object.__setattr__(self, "why", why)
+        object.__setattr__(self, "candidate", candidate)
+        object.__setattr__(self, "wallet", wallet)
 
 
 def _stage_of(promotion: Promotion) -> Stage:
@@ -235,19 +263,25 @@ def _quote(
                 per_line[index].append(Adjustment(candidate.promotion.id, amount, units, capped))
         applied.append(Applied(candidate.promotion, candidate.stage, placed.total, candidate.code))
         gifts.extend(GiftLine(g.sku, g.qty, candidate.promotion.id) for g in placed.gifts)
-    line_results = tuple(
-        LineResult(
-            line=line,
-            list_total=line.list_total,
-            discount=line.list_total - evaluation.final[i],
-            final_total=evaluation.final[i],
-            adjustments=tuple(per_line[i]),
-            notices=tuple(sorted(pricing.notices.get(i, ()), key=_notice_order)),
+    results: list[LineResult] = []
+    subtotal = discount_total = 0
+    for i, line in enumerate(request.lines):
+        list_total = line.list_total
+        final = evaluation.final[i]
+        notices = pricing.notices.get(i)
+        results.append(
+            LineResult(
+                line,
+                list_total,
+                list_total - final,
+                final,
+                tuple(per_line[i]),
+                tuple(sorted(notices, key=_notice_order)) if notices else (),
+            )
         )
-        for i, line in enumerate(request.lines)
-    )
-    subtotal = sum(line.list_total for line in request.lines)
-    discount_total = sum(r.discount for r in line_results)
+        subtotal += list_total
+        discount_total += list_total - final
+    line_results = tuple(results)
     readings = request.readings
     return Quote(
         currency=request.currency,

@@ -236,11 +236,21 @@ class RuleSet:
         index = self._index
         changed_keys = self._changed_keys
         for line in lines:
-            for key in _line_keys(line):
-                promotions = changed_keys.get(key) if changed_keys else None
-                if promotions is None:
-                    promotions = index.get(key)
+            keys = _line_keys(line)
+            if changed_keys:
+                for key in keys:
+                    promotions = changed_keys.get(key)
+                    if promotions is None:
+                        promotions = index.get(key)
+                    if promotions:
+                        for promotion in promotions:
+                            found[promotion.id] = promotion
+                continue
+            for key in keys:
+                promotions = index.get(key)
                 if promotions:
                     for promotion in promotions:
                         found[promotion.id] = promotion
+        if not found:
+            return []
         return [found[promotion_id] for promotion_id in sorted(found)]

@@ -23,11 +23,10 @@ walk is exact, whatever the number of legal combinations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from app.rules.candidates import Candidate, Pricing
+from app.rules.candidates import Assessment, Candidate, Pricing
 from app.rules.model import STAGE_ORDER, GiftItem, Promotion, Reason, Stage
 
 EXACT_LIMIT = 4096
@@ -54,6 +53,19 @@ class Combo:
     coupon: tuple[int, ...] = ()
     shipping: int = -1
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        items: tuple[int, ...],
+        order: tuple[int, ...] = (),
+        coupon: tuple[int, ...] = (),
+        shipping: int = -1,
+    ) -> None:
+        object.__setattr__(self, "items", items)
+        object.__setattr__(self, "order", order)
+        object.__setattr__(self, "coupon", coupon)
+        object.__setattr__(self, "shipping", shipping)
+
     def members(self) -> set[int]:
         found = {c for c in self.items if c >= 0}
         found.update(self.order)
@@ -72,9 +84,26 @@ class Placed:
     gifts: tuple[GiftItem, ...] = ()
     total: int = 0
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        candidate: Candidate,
+        per_line: dict[int, tuple[int, int, bool]] | None = None,
+        gifts: tuple[GiftItem, ...] = (),
+        total: int = 0,
+    ) -> None:
+        self.candidate = candidate
+        self.per_line = {} if per_line is None else per_line
+        self.gifts = gifts
+        self.total = total
+
     @property
     def listed(self) -> bool:
         return self.total > 0 or bool(self.gifts)
+
+
+def _placed_order(placed: Placed) -> int:
+    return placed.candidate.index  # its place in rank order (Pricing.freeze)
 
 
 def place_items(
@@ -100,7 +129,7 @@ def place_items(
         record.per_line[index] = (amount, option.units, option.capped)
         record.total += amount
         amounts[index] -= amount
-    return amounts, sorted(placed.values(), key=lambda p: p.candidate.rank)
+    return amounts, sorted(placed.values(), key=_placed_order)
 
 
 def place_stage(
@@ -108,12 +137,15 @@ def place_stage(
 ) -> tuple[list[int], list[Placed]]:
     """An order or coupon stage: every member measured on ``amounts`` (the stage start),
     then placed in rank order, each share cut to the room left on its line."""
+    if not members:
+        return list(amounts), []
     floors = pricing.floors
     has_floor = pricing.has_floor
     rooms = [max(0, a - f) for a, f in zip(amounts, floors, strict=True)]
     after = list(amounts)
     out: list[Placed] = []
-    for chosen in sorted(members, key=lambda c: pricing.candidates[c].rank):
+    # a candidate's index is its place in rank order (Pricing.freeze)
+    for chosen in sorted(members):
         candidate = pricing.candidates[chosen]
         assessment = pricing.assess(candidate, amounts)
         record = Placed(candidate, gifts=assessment.gifts)
@@ -150,6 +182,25 @@ class Evaluation:
     shipping_discount: int
     total: int
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        pricing: Pricing,
+        combo: Combo,
+        starts: dict[Stage, list[int]],
+        final: list[int],
+        placed: list[Placed],
+        shipping_discount: int,
+        total: int,
+    ) -> None:
+        self.pricing = pricing
+        self.combo = combo
+        self.starts = starts
+        self.final = final
+        self.placed = placed
+        self.shipping_discount = shipping_discount
+        self.total = total
+
     def key(self) -> Key:
         """Lowest total; then fewer applied; higher priorities; smaller ids."""
         listed = [p.candidate.promotion for p in self.placed if p.listed]
@@ -177,9 +228,11 @@ class Evaluation:
             for i in range(len(self.final))
         )
 
-    def better_than(self, other: Evaluation, other_key: Key) -> bool:
-        """By PRICING.md's order; ``other_key`` is ``other.key()``, computed once."""
-        key = self.key()
+    def better_than(self, other: Evaluation, other_key: Key, key: Key | None = None) -> bool:
+        """By PRICING.md's order; ``other_key`` is ``other.key()`` and ``key`` this one's,
+        when already computed."""
+        if key is None:
+            key = self.key()
         if key != other_key:
             return key < other_key
         return self.line_key() < other.line_key()
@@ -264,8 +317,62 @@ class Outcome:
     fixed_lines: int = 0  # lines whose item choice was decided before the walk
     stopped: bool = False  # the work bound stopped the walk (a larger one may finish it)
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        evaluation: Evaluation,
+        optimal: bool,
+        work: int = 0,
+        legal: int = 0,
+        fixed_lines: int = 0,
+        stopped: bool = False,
+    ) -> None:
+        object.__setattr__(self, "evaluation", evaluation)
+        object.__setattr__(self, "optimal", optimal)
+        object.__setattr__(self, "work", work)
+        object.__setattr__(self, "legal", legal)
+        object.__setattr__(self, "fixed_lines", fixed_lines)
+        object.__setattr__(self, "stopped", stopped)
+
+
+class _StageWalk:
+    """One order or coupon stage being decided (``_Search.stage``): what its start
+    measured and the members chosen so far. A plain object the walk hands down, not a
+    closure over the stage's locals (a closure that calls itself is a reference cycle:
+    each quote's working set would wait for the cyclic garbage collector)."""
+
+    def __init__(
+        self,
+        stage: Stage,
+        amounts: list[int],
+        items: tuple[int, ...],
+        chosen: dict[Stage, tuple[int, ...]],
+        pending: list[Candidate],
+        starts: dict[Stage, list[int]],
+        placed: list[Placed],
+        candidates: list[Candidate],
+        assessments: list[Assessment],
+    ) -> None:
+        self.stage = stage
+        self.amounts = amounts
+        self.items = items
+        self.chosen = chosen
+        self.pending = pending
+        self.starts = starts
+        self.placed = placed
+        self.candidates = candidates
+        self.assessments = assessments
+        self.members: list[int] = []
+        self.gives: list[int] = []  # what each candidate gives at the stage start
+        self.tail: list[int] = []  # what the candidates from k on give
+        self.taken = 0  # what the members chosen so far give
+        self.ceiling = 0  # the amounts plus the fee less a whole waive
+        self.room = 0  # the lines' room above their floors
+        self.later = 0  # at most what later stages give
+
 
 class _Search:
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
     def __init__(
         self,
         pricing: Pricing,
@@ -334,12 +441,13 @@ class _Search:
             evaluation = Evaluation(
                 self.pricing, combo, starts, amounts, placed, shipping_discount, total
             )
+        key = evaluation.key()
         if (
             self.best is None
             or self.best_key is None
-            or evaluation.better_than(self.best, self.best_key)
+            or evaluation.better_than(self.best, self.best_key, key)
         ):
-            self.best, self.best_key = evaluation, evaluation.key()
+            self.best, self.best_key = evaluation, key
 
     def blocked_by_group(self, candidate: Candidate) -> bool:
         group = candidate.group
@@ -526,64 +634,78 @@ class _Search:
         candidates = pricing.by_stage[stage]
         self.spend(sum(len(c.lines) for c in candidates))
         assessments = [pricing.assess(c, amounts) for c in candidates]
-        members: list[int] = []
         # the same bound kept as members are decided one by one: what the members so
         # far, the candidates still to decide and every later stage can give at most
         gives = [sum(a.shares.values()) if a.applicable else 0 for a in assessments]
         tail = [0] * (len(candidates) + 1)
         for k in range(len(candidates) - 1, -1, -1):
             tail[k] = tail[k + 1] + gives[k]
-        taken = [0]  # what the members chosen so far in this stage can give at most
+        walk = _StageWalk(
+            stage, amounts, items, chosen, pending, starts, placed, candidates, assessments
+        )
+        walk.gives = gives
+        walk.tail = tail
+        walk.ceiling = ceiling
+        walk.room = room
+        walk.later = later
+        self.decide(walk, 0)
 
-        def decide(k: int) -> None:
-            self.spend(1)
-            if (
-                self.best_key is not None
-                and ceiling - min(room, taken[0] + tail[k] + later) > self.best_key[0]
-            ):
-                return
-            if k == len(candidates):
-                here = STAGE_ORDER[stage]
-                for left in pending:  # nothing later can claim its group: dead branch
-                    if (
-                        not self.blocked_by_group(left)
-                        and self.group_last_stage[left.group] <= here  # type: ignore[index]
-                    ):
-                        return
-                self.spend(sum(len(self.candidates[m].lines) for m in members) + 1)
-                after, more = place_stage(self.pricing, members, amounts)
-                now = {**chosen, stage: tuple(members)}
-                nxt = Stage.COUPON if stage is Stage.ORDER else Stage.SHIPPING
-                walked_starts = {**starts, nxt: after}
-                walked_placed = placed + more
-                if stage is Stage.ORDER:
-                    self.stage(
-                        Stage.COUPON, after, items, now, pending, walked_starts, walked_placed
-                    )
-                else:
-                    self.shipping(after, items, now, pending, (walked_starts, walked_placed))
-                return
-            candidate = candidates[k]
-            if not assessments[k].applicable or self.blocked_by_group(candidate):
-                decide(k + 1)
-                return
-            with self.claim(candidate):
-                members.append(candidate.index)
-                taken[0] += gives[k]
-                decide(k + 1)
-                taken[0] -= gives[k]
-                members.pop()
-            if not candidate.auto:
-                decide(k + 1)  # a presented coupon is an optional candidate
-                return
-            group = candidate.group
-            if group is None or self.pricing.group_sizes.get(group, 0) < 2:
-                return  # nothing could keep it out: it applies
-            pending.append(candidate)
-            decide(k + 1)
-            pending.pop()
-
-        decide(0)
+    def decide(self, walk: _StageWalk, k: int) -> None:
+        """Decide the stage's candidates from the ``k``-th on, members in before out."""
+        self.spend(1)
+        if (
+            self.best_key is not None
+            and walk.ceiling - min(walk.room, walk.taken + walk.tail[k] + walk.later)
+            > self.best_key[0]
+        ):
+            return
+        candidates = walk.candidates
+        stage = walk.stage
+        members = walk.members
+        pending = walk.pending
+        if k == len(candidates):
+            here = STAGE_ORDER[stage]
+            for left in pending:  # nothing later can claim its group: dead branch
+                if (
+                    not self.blocked_by_group(left) and self.group_last_stage[left.group] <= here  # type: ignore[index]
+                ):
+                    return
+            self.spend(sum(len(self.candidates[m].lines) for m in members) + 1)
+            after, more = place_stage(self.pricing, members, walk.amounts)
+            now = {**walk.chosen, stage: tuple(members)}
+            nxt = Stage.COUPON if stage is Stage.ORDER else Stage.SHIPPING
+            walked_starts = {**walk.starts, nxt: after}
+            walked_placed = walk.placed + more
+            if stage is Stage.ORDER:
+                self.stage(
+                    Stage.COUPON, after, walk.items, now, pending, walked_starts, walked_placed
+                )
+            else:
+                self.shipping(after, walk.items, now, pending, (walked_starts, walked_placed))
+            return
+        candidate = candidates[k]
+        if not walk.assessments[k].applicable or self.blocked_by_group(candidate):
+            self.decide(walk, k + 1)
+            return
+        held = self.hold(candidate)
+        try:
+            members.append(candidate.index)
+            walk.taken += walk.gives[k]
+            self.decide(walk, k + 1)
+            walk.taken -= walk.gives[k]
+            members.pop()
+        finally:
+            if held:
+                self.release(candidate)
+        if not candidate.auto:
+            self.decide(walk, k + 1)  # a presented coupon is an optional candidate
+            return
+        group = candidate.group
+        if group is None or self.pricing.group_sizes.get(group, 0) < 2:
+            return  # nothing could keep it out: it applies
+        pending.append(candidate)
+        self.decide(walk, k + 1)
+        pending.pop()
 
     def shipping(
         self,
@@ -601,8 +723,12 @@ class _Search:
         for candidate in applicable:
             if self.blocked_by_group(candidate):
                 continue
-            with self.claim(candidate):
+            held = self.hold(candidate)
+            try:
                 self.leaf(Combo(items, order, coupon, candidate.index), pending, walked)
+            finally:
+                if held:
+                    self.release(candidate)
         left_out = [c for c in applicable if c.auto]
         if any(not self.blocked_by_group(c) for c in left_out):
             return  # an applicable auto shipping benefit nothing keeps out
@@ -632,18 +758,18 @@ class _Search:
                     by_group[group] = gives
         return free + sum(by_group.values())
 
-    @contextmanager
-    def claim(self, candidate: Candidate) -> Iterator[None]:
-        """Hold the candidate's exclusion group while it is a member."""
+    def hold(self, candidate: Candidate) -> bool:
+        """Hold the candidate's exclusion group while it is a member (unless a member
+        already holds it); True when this call took it (``release`` it after)."""
         group = candidate.group
-        claims = group is not None and group not in self.owner
-        if claims:
-            self.owner[group] = candidate.index  # type: ignore[index]
-        try:
-            yield
-        finally:
-            if claims:
-                del self.owner[group]  # type: ignore[arg-type]
+        if group is None or group in self.owner:
+            return False
+        self.owner[group] = candidate.index
+        return True
+
+    def release(self, candidate: Candidate) -> None:
+        if candidate.group is not None:
+            del self.owner[candidate.group]
 
     def leaf(self, combo: Combo, pending: list[Candidate], walked: Walked) -> None:
         self.spend(self.n_lines)

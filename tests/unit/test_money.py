@@ -1,9 +1,10 @@
+import math
 from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.rules.money import largest_remainder, pct, round_half_up
+from app.rules.money import largest_remainder, pct, pct_of, round_half_up, split
 
 
 def test_round_half_up_rounds_halves_up() -> None:
@@ -49,3 +50,36 @@ def test_largest_remainder_shares_sum_exactly_and_stay_proportional(
     for share, weight in zip(shares, weights, strict=True):
         exact = Fraction(total * weight, whole)
         assert exact - 1 < share < exact + 1
+
+
+@given(
+    st.integers(min_value=0, max_value=10**9),
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=10**9), st.integers(1, 12)),
+        min_size=1,
+        max_size=12,
+    ),
+    st.integers(min_value=1, max_value=12),
+)
+def test_split_of_weights_all_times_a_scale_is_the_split_of_their_fractions(
+    total: int, parts: list[tuple[int, int]], scale: int
+) -> None:
+    # the bundle splits over unit amounts × the lcm of the quantities
+    fractions = [Fraction(amount, qty) for amount, qty in parts]
+    common = math.lcm(*(qty for _, qty in parts)) * scale
+    scaled = [amount * (common // qty) for amount, qty in parts]
+    assert split(scaled, total) == largest_remainder(total, fractions)
+    assert split([f.numerator for f in fractions], total) == largest_remainder(
+        total, [f.numerator for f in fractions]
+    )
+
+
+@given(
+    st.integers(min_value=0, max_value=10**9),
+    st.integers(min_value=1, max_value=50),
+    st.fractions(min_value=0, max_value=100, max_denominator=1000),
+)
+def test_pct_of_a_ratio_is_pct_of_the_fraction(
+    numerator: int, denominator: int, percent: Fraction
+) -> None:
+    assert pct_of(numerator, denominator, percent) == pct(Fraction(numerator, denominator), percent)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Protocol
 
 from app.rules.model import Benefit, Customer, GiftItem, Line, Notice, Reason, Stage
@@ -25,6 +24,19 @@ class ItemContext:
     flash_available: Mapping[tuple[str, str], int] | None
     flash_bought: Mapping[tuple[str, str], int]
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        promotion_id: str,
+        customer: Customer,
+        flash_available: Mapping[tuple[str, str], int] | None,
+        flash_bought: Mapping[tuple[str, str], int],
+    ) -> None:
+        object.__setattr__(self, "promotion_id", promotion_id)
+        object.__setattr__(self, "customer", customer)
+        object.__setattr__(self, "flash_available", flash_available)
+        object.__setattr__(self, "flash_bought", flash_bought)
+
 
 @dataclass(slots=True)  # not frozen: made in the search's inner loop, where frozen costs
 class ScopedLine:
@@ -34,6 +46,17 @@ class ScopedLine:
     line: Line
     amount: int
 
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        index: int,
+        line: Line,
+        amount: int,
+    ) -> None:
+        self.index = index
+        self.line = line
+        self.amount = amount
+
     @property
     def qty(self) -> int:
         return self.line.qty
@@ -41,11 +64,23 @@ class ScopedLine:
 
 @dataclass(frozen=True, slots=True)
 class OrderEffect:
-    """What an order-stage rule gives, before floors: shares by cart position."""
+    """What an order-stage rule gives, before floors: shares by cart position. The
+    dicts are the rule's own, new for each ``apply``: the assessment keeps them."""
 
-    shares: Mapping[int, int]
-    units: Mapping[int, int]
+    shares: dict[int, int]
+    units: dict[int, int]
     gifts: tuple[GiftItem, ...] = ()
+
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        shares: dict[int, int],
+        units: dict[int, int],
+        gifts: tuple[GiftItem, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "shares", shares)
+        object.__setattr__(self, "units", units)
+        object.__setattr__(self, "gifts", gifts)
 
     @property
     def total(self) -> int:
@@ -60,8 +95,16 @@ class Miss:
     missing_amount: int | None = None
     missing_qty: int | None = None
 
-
-NOTHING = OrderEffect(shares={}, units={})
+    # written out: mypyc compiles it (a dataclass's generated __init__ runs interpreted)
+    def __init__(
+        self,
+        reason: Reason,
+        missing_amount: int | None = None,
+        missing_qty: int | None = None,
+    ) -> None:
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "missing_amount", missing_amount)
+        object.__setattr__(self, "missing_qty", missing_qty)
 
 
 class ItemRule(Protocol):
@@ -94,10 +137,12 @@ class OrderRule(Protocol):
         """What the benefit gives measured on these in-scope lines (non-empty)."""
         ...
 
-    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
-        """An optimistic bound: never less than what ``apply`` gives on these lines, or on
-        any lines whose amounts are each no higher (later stages only lower amounts).
-        The search prunes with it, so it must hold; it need not be tight."""
+    def bound(self, benefit: Benefit, amount: int, qty: int, count: int) -> int:
+        """An optimistic bound from the in-scope lines' measure (amount ``M``, units ``Q``)
+        and how many lines they are: never less than what ``apply`` gives on such lines,
+        or on any lines whose amounts are each no higher (later stages only lower
+        amounts). The search prunes with it, so it must hold; it need not be tight.
+        (No lines are handed over: the search asks it often, and no rule needs more.)"""
         ...
 
 
@@ -110,8 +155,3 @@ class ShippingRule(Protocol):
 def measure(lines: Sequence[ScopedLine]) -> tuple[int, int]:
     """A promotion's measure: in-scope amount ``M`` and units ``Q``."""
     return sum(s.amount for s in lines), sum(s.line.qty for s in lines)
-
-
-def unit_amount(scoped: ScopedLine) -> Fraction:
-    """A unit's amount at the stage start: the line's amount ÷ qty, exact."""
-    return Fraction(scoped.amount, scoped.line.qty)

@@ -24,5 +24,5 @@ class GiftRule:
             return miss_first_tier(tiers[0], amount, qty)
         return OrderEffect(shares={}, units={}, gifts=benefit.tiers[reached].gifts)
 
-    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+    def bound(self, benefit: Benefit, amount: int, qty: int, count: int) -> int:
         return 0  # a gift takes nothing off the total

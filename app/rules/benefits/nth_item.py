@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-from app.rules.benefits.base import Miss, OrderEffect, ScopedLine, measure, unit_amount
+from app.rules.benefits.base import Miss, OrderEffect, ScopedLine
 from app.rules.model import Benefit, NthItem, Stage
-from app.rules.money import pct
+from app.rules.money import pct, pct_of
 
 
 class NthItemRule:
@@ -18,8 +19,10 @@ class NthItemRule:
     def apply(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> OrderEffect | Miss:
         assert isinstance(benefit, NthItem)
         every = benefit.every
-        # dearest first; sorted() is stable, so equal unit amounts keep line order
-        ordered = sorted(lines, key=unit_amount, reverse=True)
+        # dearest first; sorted() is stable, so equal unit amounts keep line order.
+        # A unit's amount (amount ÷ qty) × the lcm of the quantities is an exact integer.
+        scale = math.lcm(*[s.line.qty for s in lines])
+        ordered = sorted(lines, key=lambda s: s.amount * (scale // s.line.qty), reverse=True)
         shares: dict[int, int] = {}
         units: dict[int, int] = {}
         position = 0  # units laid out before this line's run
@@ -29,11 +32,14 @@ class NthItemRule:
             discounted = end // every - position // every
             position = end
             if discounted:
-                shares[scoped.index] = pct(discounted * unit_amount(scoped), benefit.percent)
+                # pct of discounted units at amount ÷ qty each
+                shares[scoped.index] = pct_of(
+                    discounted * scoped.amount, scoped.line.qty, benefit.percent
+                )
                 units[scoped.index] = discounted
         return OrderEffect(shares=shares, units=units)
 
-    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+    def bound(self, benefit: Benefit, amount: int, qty: int, count: int) -> int:
         assert isinstance(benefit, NthItem)
         # the discounted units are some of the units; each line rounds up at most ½
-        return pct(measure(lines)[0], benefit.percent) + len(lines)
+        return pct(amount, benefit.percent) + count

@@ -7,16 +7,18 @@ from collections.abc import Sequence
 
 from app.rules.benefits.base import Miss, OrderEffect, ScopedLine, measure
 from app.rules.model import AmountOff, Benefit, PercentOff, Reason, Stage, Threshold, Tier
-from app.rules.money import largest_remainder, pct
+from app.rules.money import pct, split
 
 
 def spread(total: int, lines: Sequence[ScopedLine]) -> OrderEffect:
     """分摊: split ``total`` over the lines in proportion to their stage-start amounts."""
-    shares = largest_remainder(total, [s.amount for s in lines])
-    return OrderEffect(
-        shares={s.index: share for s, share in zip(lines, shares, strict=True)},
-        units={s.index: s.qty for s in lines},
-    )
+    split_shares = split([s.amount for s in lines], total)
+    shares: dict[int, int] = {}
+    units: dict[int, int] = {}
+    for k, s in enumerate(lines):
+        shares[s.index] = split_shares[k]
+        units[s.index] = s.line.qty
+    return OrderEffect(shares=shares, units=units)
 
 
 def tier_reached(tier: Tier, amount: int, qty: int) -> bool:
@@ -71,9 +73,8 @@ class ThresholdRule:
             return miss_first_tier(benefit.tiers[0], amount, qty)
         return spread(threshold_discount(benefit, benefit.tiers[reached], amount, qty), lines)
 
-    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+    def bound(self, benefit: Benefit, amount: int, qty: int, count: int) -> int:
         assert isinstance(benefit, Threshold)
-        amount, qty = measure(lines)
         # any tier reachable at a lower measure is reached here, and each tier's
         # discount grows with the measure; tiers need not grow, so take the max
         return max(
@@ -96,7 +97,7 @@ class AmountOffRule:
         assert isinstance(benefit, AmountOff)
         return spread(benefit.amount, lines)
 
-    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+    def bound(self, benefit: Benefit, amount: int, qty: int, count: int) -> int:
         assert isinstance(benefit, AmountOff)
         return benefit.amount
 
@@ -108,11 +109,11 @@ class PercentOffRule:
         return None
 
     def apply(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> OrderEffect | Miss:
-        return spread(self.bound(benefit, lines), lines)
+        amount, qty = measure(lines)
+        return spread(self.bound(benefit, amount, qty, len(lines)), lines)
 
-    def bound(self, benefit: Benefit, lines: Sequence[ScopedLine]) -> int:
+    def bound(self, benefit: Benefit, amount: int, qty: int, count: int) -> int:
         assert isinstance(benefit, PercentOff)
-        amount, _ = measure(lines)
         discount = pct(amount, benefit.percent)
         if benefit.max_discount is not None:
             discount = min(discount, benefit.max_discount)
