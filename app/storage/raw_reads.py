@@ -23,22 +23,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.errors import Unavailable
 from app.resilience.breaker import CircuitBreaker
+from app.storage.sql_store import UNREACHABLE
 
-_UNREACHABLE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    sa_exc.OperationalError,  # opening: the engine's connection asked for the search path
-    sa_exc.InterfaceError,
-    sa_exc.TimeoutError,
-    sa_exc.DisconnectionError,
-)
+# SqlStore's (opening asks the engine for the search path), and asyncpg's own
+_UNREACHABLE = (*UNREACHABLE, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
 
 async def _unchanged(connection: asyncpg.Connection) -> None:  # noqa: ARG001

@@ -174,14 +174,14 @@ class SqlReservationRepository(SqlStore):
     async def mark_reserved(
         self, reservation_id: str, *, customer_id: str, codes: Sequence[str], now: datetime
     ) -> Marked:
+        if not codes and self._marks is not None:  # with others: one statement
+            return Marked.RESERVED if await self._marks.add((reservation_id, now)) else Marked.GONE
         moved = (
             _RESERVATIONS.update()
             .where(_RESERVATIONS.c.id == reservation_id)
             .where(_RESERVATIONS.c.status == ReservationStatus.PENDING.value)
             .values(status=ReservationStatus.RESERVED.value, updated_at=now)
         )
-        if not codes and self._marks is not None:  # with others: one statement
-            return Marked.RESERVED if await self._marks.add((reservation_id, now)) else Marked.GONE
         if not codes:  # one statement, committed on its own
             async with self._core("reserve", write=False) as conn:
                 done = _count(await conn.execute(moved)) == 1

@@ -17,7 +17,8 @@ from app.storage.fair_gate import gate_for
 
 _T = TypeVar("_T")
 
-_UNREACHABLE = (
+# what a database that cannot be reached raises through SQLAlchemy: Unavailable (503)
+UNREACHABLE = (
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,
@@ -95,7 +96,7 @@ class SqlStore:
                         yield resource
         except TimeoutError as exc:
             raise Unavailable(f"the database did not answer within {seconds:g}s ({what})") from exc
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             raise Unavailable(f"the database is unreachable ({what})") from exc
         except sa_exc.DBAPIError as exc:
             # a connection lost in the middle of a statement or its commit comes as the
